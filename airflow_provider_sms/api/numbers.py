@@ -1,0 +1,85 @@
+"""Phone-number normalisation and masking, done locally before any paid request."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+from airflow_provider_sms.exceptions import InvalidNumberError
+
+_INTERNATIONAL_PREFIX = re.compile(r"^\s*00")
+_HAS_LETTERS = re.compile(r"[A-Za-z]")
+
+
+def normalize_number(raw: object, *, default_region: str | None = None) -> str:
+    """Return ``raw`` as an E.164 string (``+4479...``) or raise :class:`InvalidNumberError`.
+
+    Accepts ``+44 7700 900000``, ``0044 7700 900000`` and bare ``447700900000`` (read as
+    international, as the API's own examples write it). A national number (``07700 900000``)
+    needs ``default_region``. A number that *cannot* be a phone number (unparseable, unknown
+    country code, or a length impossible for its country) is refused; a possible number the
+    metadata does not know as valid is accepted: the API has the last word.
+
+    :param raw: the number as the user gave it (str or int).
+    :param default_region: ISO region (``"GB"``) for national numbers, or ``None``.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise InvalidNumberError(f"Phone number must be a string, got {type(raw).__name__}")
+    text = str(raw).strip()
+    if not text:
+        raise InvalidNumberError("Phone number is empty")
+    if _HAS_LETTERS.search(text):
+        raise InvalidNumberError(f"Phone number {mask_number(text)} contains letters")
+    text = _INTERNATIONAL_PREFIX.sub("+", text)
+    if not text.startswith("+"):
+        if _looks_international(text):
+            text = "+" + text
+        elif default_region is None:
+            raise InvalidNumberError(
+                f"Phone number {mask_number(text)} is national (starts with 0): "
+                "write it in international format (+<country code>...) or give a default region"
+            )
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumberError(f"Phone number {mask_number(text)} cannot be parsed: {exc}") from None
+    if phonenumbers.region_code_for_country_code(parsed.country_code or 0) == "ZZ":
+        raise InvalidNumberError(f"Phone number {mask_number(text)} has an unknown country code")
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason not in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        problem = {
+            phonenumbers.ValidationResult.TOO_SHORT: "is too short for its country",
+            phonenumbers.ValidationResult.TOO_LONG: "is too long for its country",
+            phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an invalid country code",
+        }.get(reason, "has a length impossible for its country")
+        raise InvalidNumberError(f"Phone number {mask_number(text)} {problem}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _looks_international(text: str) -> bool:
+    # A national number starts with a trunk prefix (0 in most countries); bare digits
+    # without it are an E.164 number missing its "+", as the API's examples write them.
+    digits = re.sub(r"\D", "", text)
+    return not digits.startswith("0")
+
+
+def mask_number(number: str | None, *, reveal: bool = False) -> str:
+    """Mask the middle of a phone number for logs: ``+4746356200`` → ``+4746*****00``.
+
+    :param number: any number string; ``None`` gives ``"<none>"``.
+    :param reveal: return the number unmasked (the connection's ``log_full_numbers``).
+    """
+    if number is None:
+        return "<none>"
+    text = str(number).strip()
+    if reveal:
+        return text
+    plus = "+" if text.startswith("+") else ""
+    digits = text[len(plus) :]
+    if len(digits) <= 6:
+        return plus + "*" * len(digits)
+    return f"{plus}{digits[:4]}{'*' * (len(digits) - 6)}{digits[-2:]}"

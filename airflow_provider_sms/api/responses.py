@@ -1,0 +1,287 @@
+"""Answers as data: ``(status, body)`` in, a typed result or an exception out.
+
+Tolerant of what the reference's examples show (ids as strings or numbers, timestamps in
+seconds or milliseconds, the "FRAUDLENT" spelling, unknown extra fields); strict about what
+it cannot use (a body that is not a JSON object, a missing ``requestId``): those raise
+:class:`ServerError` naming the status and the first bytes of the body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_provider_sms.api import constants as c
+from airflow_provider_sms.api import results as r
+from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
+from airflow_provider_sms.api.timestamps import parse_timestamp
+from airflow_provider_sms.exceptions import (
+    AccountError,
+    AuthenticationError,
+    InvalidNumberError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    SenderNotAllowedError,
+    ServerError,
+    SmsApiError,
+)
+
+_BODY_PREVIEW = 200
+
+_ERROR_CLASSES: dict[int, type[SmsApiError]] = {
+    c.ERROR_AUTHENTICATION_REQUIRED: AuthenticationError,
+    c.ERROR_INACTIVE_TOKEN: AuthenticationError,
+    c.ERROR_INACTIVE_ACCOUNT: AccountError,
+    c.ERROR_ACCOUNT_NOT_LIVE: AccountError,
+    c.ERROR_TOO_MANY_REQUESTS: RateLimitError,
+    c.ERROR_INVALID_REQUEST: InvalidRequestError,
+    c.ERROR_INVALID_NUMBER: InvalidNumberError,
+    c.ERROR_SENDER_NOT_ALLOWED: SenderNotAllowedError,
+    c.ERROR_NOT_FOUND: NotFoundError,
+}
+
+_ADVICE: dict[int, str] = {
+    c.ERROR_AUTHENTICATION_REQUIRED: "check the connection's login (access key id) and password (secret)",
+    c.ERROR_INACTIVE_TOKEN: "the access key is inactive: create a new one and update the connection's "
+    "login and password",
+    c.ERROR_INACTIVE_ACCOUNT: "the account is inactive: contact the API's support",
+    c.ERROR_ACCOUNT_NOT_LIVE: "the account is not live yet: contact the API's support to activate it",
+    c.ERROR_TOO_MANY_REQUESTS: "lower the connection's rate_limit extra or run fewer tasks on this account",
+    c.ERROR_INVALID_REQUEST: "the request was malformed; check the operator's arguments",
+    c.ERROR_INVALID_NUMBER: "give the number in international E.164 format, e.g. +447700900123",
+    c.ERROR_SENDER_NOT_ALLOWED: "use a sender id validated for this account, or none (default_sender "
+    "extra of the connection)",
+    c.ERROR_NOT_FOUND: "the request id is unknown or its reservation expired",
+}
+
+
+def preview(body: bytes | str) -> str:
+    """The first bytes of a body, printable, for error messages."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text[:_BODY_PREVIEW] + ("..." if len(text) > _BODY_PREVIEW else "")
+
+
+def decode_json_object(status: int, body: bytes | str) -> dict[str, Any]:
+    """Parse a body that must be a JSON object, or raise :class:`ServerError` saying what came."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ServerError(
+            f"The API answered HTTP {status} with a body that is not JSON: {preview(body)!r}",
+            http_status=status,
+        ) from None
+    if not isinstance(data, dict):
+        raise ServerError(
+            f"The API answered HTTP {status} with JSON that is not an object: {preview(body)!r}",
+            http_status=status,
+        )
+    return data
+
+
+def error_from_response(status: int, body: bytes | str, *, number: str | None = None) -> SmsApiError:
+    """Pick the exception for a failed answer: by ``errorCode`` first, by HTTP status otherwise.
+
+    :param number: masked number to name in the message, if the request concerned one.
+    """
+    try:
+        data: Mapping[str, Any] = decode_json_object(status, body)
+    except ServerError:
+        data = {}
+    code = data.get("errorCode")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    reason = data.get("errorReason") if isinstance(data.get("errorReason"), str) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    cls = _ERROR_CLASSES.get(code) if code is not None else None
+    if cls is None:
+        cls = _class_for_status(status)
+    about = f" for {number}" if number else ""
+    if cls is ServerError and not data:
+        message = f"The API failed{about} with HTTP {status}: {preview(body)!r}"
+    else:
+        advice = _ADVICE.get(code) if code is not None else None
+        message = f"The API refused the request{about}: HTTP {status}, errorCode {code}, {reason!r}"
+        if advice:
+            message += f" ({advice})"
+    return cls(message, error_code=code, error_reason=reason, http_status=status)
+
+
+def _class_for_status(status: int) -> type[SmsApiError]:
+    if status >= 500:
+        return ServerError
+    return {
+        401: AuthenticationError,
+        403: AccountError,
+        404: NotFoundError,
+        429: RateLimitError,
+    }.get(status, InvalidRequestError if 400 <= status < 500 else ServerError)
+
+
+def parse_response(request: ApiRequest, status: int, body: bytes | str, *, number: str | None = None) -> Any:
+    """Turn an HTTP answer to ``request`` into its typed result, or raise its :class:`SmsApiError`.
+
+    :param number: masked number for messages (defaults to none).
+    """
+    if not 200 <= status < 300:
+        raise error_from_response(status, body, number=number)
+    data = decode_json_object(status, body)
+    try:
+        return _PARSERS[request.endpoint](data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServerError(
+            f"The API answered HTTP {status} to {request.endpoint.value} without the documented "
+            f"fields ({exc}): {preview(body)!r}",
+            http_status=status,
+        ) from None
+
+
+def _str(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise KeyError(f"missing {key!r}")
+        return None
+    if isinstance(value, (dict, list, bool)):
+        raise TypeError(f"{key!r} is not a string")
+    return str(value)
+
+
+def _required(data: Mapping[str, Any], key: str) -> str:
+    value = _str(data, key, required=True)
+    assert value is not None
+    return value
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{key!r} is not a boolean")
+
+
+def _int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{key!r} is not a number")
+    return int(value)
+
+
+def normalize_fraud_status(value: str) -> str:
+    """Read the reference example's "FRAUDLENT" as FRAUDULENT; upper-case the rest."""
+    status = value.strip().upper()
+    return c.FRAUD_FRAUDULENT if status == c.FRAUD_FRAUDULENT_MISSPELLED else status
+
+
+def _sms(d: dict[str, Any]) -> r.SmsResult:
+    return r.SmsResult(raw=d, request_id=_required(d, "requestId"))
+
+
+def _hlr(d: dict[str, Any]) -> r.HlrResult:
+    return r.HlrResult(
+        raw=d,
+        id=_str(d, "id"),
+        product=_str(d, "product"),
+        number=_str(d, "number"),
+        mccmnc=_str(d, "mccmnc"),
+        network=_str(d, "network"),
+        country=_str(d, "country"),
+        status=_required(d, "status").upper(),
+        created_at=parse_timestamp(d.get("createdAt")),
+    )
+
+
+def _fraud(d: dict[str, Any]) -> r.FraudCheckResult:
+    return r.FraudCheckResult(
+        raw=d, status=normalize_fraud_status(_required(d, "status")), mobile_prefix=_bool(d, "mobilePrefix")
+    )
+
+
+def _flash(d: dict[str, Any]) -> r.FlashCallResult:
+    return r.FlashCallResult(raw=d, request_id=_required(d, "requestId"), from_number=_str(d, "from"))
+
+
+def _call(d: dict[str, Any]) -> r.CallResult:
+    return r.CallResult(raw=d, request_id=_required(d, "requestId"))
+
+
+def _reservation(d: dict[str, Any]) -> r.IncomingCallReservation:
+    return r.IncomingCallReservation(
+        raw=d,
+        request_id=_required(d, "requestId"),
+        did_number=_required(d, "didNumber"),
+        expires_at=parse_timestamp(d.get("expiresAt")),
+    )
+
+
+def _incoming_info(d: dict[str, Any]) -> r.IncomingCallInfo:
+    return r.IncomingCallInfo(
+        raw=d,
+        request_id=_str(d, "requestId"),
+        did_number=_str(d, "didNumber"),
+        expires_at=parse_timestamp(d.get("expiresAt")),
+        status=_required(d, "status").upper(),
+        call_received_at=parse_timestamp(d.get("callReceivedAt")),
+    )
+
+
+def _notify(d: dict[str, Any]) -> r.NotifyResult:
+    return r.NotifyResult(raw=d, request_id=_str(d, "requestId") or "")
+
+
+_PARSERS: dict[Endpoint, Callable[[dict[str, Any]], Any]] = {
+    Endpoint.SEND_SMS: _sms,
+    Endpoint.HLR_LOOKUP: _hlr,
+    Endpoint.FRAUD_CHECK: _fraud,
+    Endpoint.FLASH_CALL: _flash,
+    Endpoint.RESERVE_INCOMING_CALL: _reservation,
+    Endpoint.GET_INCOMING_CALL: _incoming_info,
+    Endpoint.PIN_TO_SPEECH_CALL: _call,
+    Endpoint.TEXT_TO_SPEECH_CALL: _call,
+    Endpoint.NOTIFY_VERIFIED: _notify,
+}
+
+
+def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:
+    """Validate a delivery-receipt callback payload (raises ``KeyError``/``TypeError``/``ValueError``)."""
+    status = _required(d, "status").upper()
+    if status not in c.RECEIPT_STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    return r.DeliveryReceipt(
+        raw=dict(d),
+        request_id=_required(d, "requestId"),
+        number=_str(d, "number"),
+        status=status,
+        sip_status=_int(d, "sipStatus"),
+        billable=_bool(d, "billable"),
+        timestamp=parse_timestamp(d.get("timestamp")),
+        call_created_at=parse_timestamp(d.get("callCreatedAt")),
+        call_ended_at=parse_timestamp(d.get("callEndedAt")),
+    )
+
+
+def parse_inbound_sms(d: Mapping[str, Any]) -> r.InboundSms:
+    """Validate an inbound-SMS webhook payload (raises ``KeyError``/``TypeError``/``ValueError``)."""
+    text = d.get("text")
+    if not isinstance(text, str):
+        raise TypeError("'text' is not a string")
+    return r.InboundSms(
+        raw=dict(d),
+        from_number=_required(d, "from"),
+        to_number=_required(d, "to"),
+        message_id=_required(d, "messageId"),
+        text=text,
+        timestamp=parse_timestamp(d.get("timestamp")),
+        parts=_int(d, "parts"),
+    )

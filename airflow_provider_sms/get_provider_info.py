@@ -1,0 +1,145 @@
+"""Provider registration: the ``apache_airflow_provider`` entry point returns this dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INTEGRATION = "SMS & Voice API"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow's ProvidersManager (validated against its JSON schema)."""
+    from airflow_provider_sms import __version__
+
+    return {
+        "package-name": "airflow-provider-sms",
+        "name": INTEGRATION,
+        "description": "SMS, voice calls (flash, pin-to-speech, text-to-speech, incoming-call "
+        "verification) and number insight (HLR look-up, fraud check), with a local HTTPS sandbox.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://github.com/airflow-provider-sms/airflow-provider-sms",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_sms.hooks.sms_api",
+                    "airflow_provider_sms.hooks.sms_api_async",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_sms.operators.sms",
+                    "airflow_provider_sms.operators.calls",
+                    "airflow_provider_sms.operators.insight",
+                    "airflow_provider_sms.operators.hygiene",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_sms.sensors.incoming_call"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_sms.triggers.incoming_call"],
+            }
+        ],
+        "notifications": [
+            "airflow_provider_sms.notifications.sms.SmsNotifier",
+            "airflow_provider_sms.notifications.voice.VoiceCallNotifier",
+        ],
+        "connection-types": [
+            {
+                "connection-type": "sms_api",
+                "hook-class-name": "airflow_provider_sms.hooks.sms_api.SmsApiHook",
+                "hook-name": "SMS & Voice API",
+                "conn-fields": _CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "API base URL", "login": "Access key id", "password": "Secret"},
+                    "placeholders": {
+                        "host": "https://api.example.com (the /v1 API path is added when none is given)",
+                        "login": "1efc292194c04e9b530",
+                    },
+                },
+            }
+        ],
+        "config": {
+            "sms_api": {
+                "description": "Webhook receiver of the SMS & Voice API provider (plugin in the API server).",
+                "options": {
+                    "webhook_secret": {
+                        "description": "Secret part of the webhook URLs handed to the API. With none set, "
+                        "the webhook endpoints refuse every request.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": "a-long-random-string",
+                        "default": "",
+                    },
+                    "webhook_base_url": {
+                        "description": "Public base URL of this deployment's API server, used to build "
+                        "callback URLs (e.g. https://airflow.example.com).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://airflow.example.com",
+                        "default": "",
+                    },
+                },
+            }
+        },
+        "plugins": [
+            {"name": "sms_api", "plugin-class": "airflow_provider_sms.plugins.webhooks.SmsApiWebhookPlugin"}
+        ],
+    }
+
+
+_CONN_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "schema": {"type": ["number", "null"], "default": 30},
+        "description": "Read timeout of one request.",
+    },
+    "rate_limit": {
+        "label": "Rate limit (requests/s)",
+        "schema": {"type": ["number", "null"], "default": 30},
+        "description": "The account's request limit; the hook paces itself under it.",
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "schema": {"type": ["integer", "null"], "default": 3},
+        "description": "Retries of 429s and transient failures (never of a send whose outcome is unknown).",
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "schema": {"type": ["string", "null"], "default": "true"},
+        "description": "true, false, or the path of a CA bundle (as in requests).",
+    },
+    "default_sender": {
+        "label": "Default sender id",
+        "schema": {"type": ["string", "null"]},
+        "description": "Sender id used by send_sms when none is given (must be validated for the account).",
+    },
+    "default_callback_url": {
+        "label": "Default callback URL",
+        "schema": {"type": ["string", "null"]},
+        "description": "Where delivery receipts are sent when a request gives none.",
+    },
+    "log_full_numbers": {
+        "label": "Log full phone numbers",
+        "schema": {"type": ["boolean", "null"], "default": False},
+        "description": "Numbers are masked in logs unless this is set.",
+    },
+}

@@ -1,0 +1,80 @@
+"""What the sync and async hooks share: the connection contract, settings, pacing, log lines."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_sms.api.endpoints import ApiRequest
+from airflow_provider_sms.api.settings import ConnectionSettings, unknown_extras
+from airflow_provider_sms.exceptions import DeliveryUnknownError, SmsApiConnectionError, SmsApiError
+from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
+
+try:
+    from importlib.metadata import version as _version
+
+    _VERSION = _version("airflow-provider-sms")
+except Exception:  # not installed as a distribution (e.g. run from a source tree)
+    _VERSION = "0+unknown"
+
+
+class SmsApiHookBase(BaseHook):
+    """Connection contract of the ``sms_api`` connection type.
+
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    conn_name_attr = "sms_api_conn_id"
+    default_conn_name = "sms_api_default"
+    conn_type = "sms_api"
+    hook_name = "SMS & Voice API"
+    user_agent = f"airflow-provider-sms/{_VERSION}"
+
+    def __init__(self, sms_api_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sms_api_conn_id = sms_api_conn_id
+
+    def settings_from_connection(self, conn: Any) -> ConnectionSettings:
+        for key in unknown_extras(conn.extra):
+            self.log.warning("Connection %r: ignoring unknown extra field %r", self.sms_api_conn_id, key)
+        return ConnectionSettings.from_connection(
+            conn_id=self.sms_api_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra,
+            schema=conn.schema,
+            port=conn.port,
+        )
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection, validated (fetched on first use; the async hook fetches it the async way)."""
+        return self.settings_from_connection(self.get_connection(self.sms_api_conn_id))
+
+    @cached_property
+    def limiter(self) -> AdaptiveRateLimiter:
+        """The process-wide pace of this account, shared with every other hook on it."""
+        return limiter_for(self.settings.limiter_key, self.settings.rate_limit)
+
+    def log_answer(self, request: ApiRequest, status: int, masked: str | None) -> None:
+        about = f" for {masked}" if masked else ""
+        self.log.debug("%s%s: HTTP %d", request.endpoint.value, about, status)
+
+    def delivery_unknown(self, request: ApiRequest, masked: str | None, cause: str) -> DeliveryUnknownError:
+        what = "message" if request.endpoint.value == "send_sms" else "call"
+        return DeliveryUnknownError(
+            f"{request.endpoint.value} to {masked}: the answer was lost ({cause}), so the {what} may or "
+            f"may not have gone out. It is not sent again automatically, to avoid reaching the person "
+            f"twice; check the delivery receipts before sending it again."
+        )
+
+    def lost_answer(self, request: ApiRequest, masked: str | None, cause: str) -> SmsApiError:
+        """The request was sent but no usable answer came back (read timeout, reset...)."""
+        if not request.resend_safe:
+            return self.delivery_unknown(request, masked, cause)
+        return SmsApiConnectionError(
+            f"{request.endpoint.value}: no answer from {self.settings.api_url} ({cause})"
+        )
