@@ -8,8 +8,15 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_sms.api.endpoints import ApiRequest
+from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.responses import parse_response
 from airflow_provider_sms.api.settings import ConnectionSettings, unknown_extras
-from airflow_provider_sms.exceptions import DeliveryUnknownError, SmsApiConnectionError, SmsApiError
+from airflow_provider_sms.exceptions import (
+    DeliveryUnknownError,
+    ServerError,
+    SmsApiConnectionError,
+    SmsApiError,
+)
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
 
 try:
@@ -69,6 +76,35 @@ class SmsApiHookBase(BaseHook):
             f"{request.endpoint.value} to {masked}: the answer was lost ({cause}), so the {what} may or "
             f"may not have gone out. It is not sent again automatically, to avoid reaching the person "
             f"twice; check the delivery receipts before sending it again."
+        )
+
+    def masked_number(self, request: ApiRequest) -> str | None:
+        """The request's number as logs may show it (masked unless ``log_full_numbers``)."""
+        if not request.number:
+            return None
+        return mask_number(request.number, reveal=self.settings.log_full_numbers)
+
+    def parse_answer(self, request: ApiRequest, status: int, body: bytes, masked: str | None) -> Any:
+        """What both transports do with an answer: log, slow down on 429, parse.
+
+        A 5xx or garbled body to a request that is not safe to resend (a message, a call, a
+        reservation) becomes :class:`DeliveryUnknownError`: it may have been processed.
+        """
+        self.log_answer(request, status, masked)
+        if status == 429:
+            self.limiter.on_throttled()
+        try:
+            return parse_response(request, status, body, number=masked)
+        except ServerError as exc:
+            if not request.resend_safe:
+                raise self.delivery_unknown(request, masked, str(exc)) from None
+            raise
+
+    def tls_failure(self, cause: str) -> SmsApiConnectionError:
+        """The TLS handshake failed: almost always the ``verify`` extra."""
+        return SmsApiConnectionError(
+            f"TLS handshake with {self.settings.api_url} failed ({cause}): check the connection's "
+            "'verify' extra (true, or the path of the CA bundle that signed the server)"
         )
 
     def lost_answer(self, request: ApiRequest, masked: str | None, cause: str) -> SmsApiError:
