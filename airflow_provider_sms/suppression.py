@@ -1,0 +1,196 @@
+"""Suppression list: the numbers that asked not to be messaged again, and the opt-out keywords.
+
+The list is a CSV file on any :class:`~airflow.sdk.ObjectStoragePath` (local path,
+``file://``, ``s3://``...) with the header ``e164,added_at,reason``: one E.164 number per
+row. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
+"STOP"-like inbound SMS. Writes replace the whole file (write a temporary file, then
+rename where the storage allows it), so a reader never sees half a file; concurrent
+*writers* must be serialised by the caller (the example opt-out DAG runs one run at a time).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from airflow_provider_sms.api.numbers import normalize_number
+from airflow_provider_sms.exceptions import InvalidNumberError
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+__all__ = [
+    "OPT_OUT_KEYWORDS",
+    "SUPPRESSION_FIELDS",
+    "add_to_suppression_list",
+    "is_opt_out",
+    "normalize_keyword",
+    "read_suppression_list",
+    "split_suppressed",
+]
+
+SUPPRESSION_FIELDS = ("e164", "added_at", "reason")
+
+#: Whole-message keywords (after :func:`normalize_keyword`) that mean "never message me again":
+#: the CTIA / carrier set plus the usual spellings of "opt out".
+OPT_OUT_KEYWORDS = frozenset(
+    {
+        "STOP",
+        "STOPALL",
+        "STOP ALL",
+        "STOP PLEASE",
+        "PLEASE STOP",
+        "UNSUBSCRIBE",
+        "UNSUB",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "OPTOUT",
+        "OPT OUT",
+        "REVOKE",
+        "REMOVE ME",
+    }
+)
+
+_NOT_WORD = re.compile(r"[^A-Z0-9]+")
+
+
+def normalize_keyword(text: str) -> str:
+    """Upper-case ``text``, drop accents and punctuation, collapse spaces: ``" Stop! "`` → ``"STOP"``.
+
+    ``"opt-out"``, ``"Opt out."`` and ``"OPT_OUT"`` all become ``"OPT OUT"``.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NOT_WORD.sub(" ", ascii_only.upper()).strip()
+
+
+def is_opt_out(text: str | None) -> bool:
+    """Whether an inbound SMS asks to stop messages: the *whole* message must be an opt-out keyword.
+
+    Matching the whole message (case-insensitive, trimmed, punctuation ignored) is what carriers
+    do; it avoids reading "don't stop, great offer" as an opt-out.
+
+    :param text: the inbound message's text.
+    """
+    if not text:
+        return False
+    return normalize_keyword(text) in OPT_OUT_KEYWORDS
+
+
+def _e164(number: object) -> str | None:
+    # Inbound SMS carry numbers without "+" (447700900001): normalize_number reads those as
+    # international. A value that cannot be a number is skipped, never suppresses anything.
+    try:
+        return normalize_number(number)
+    except InvalidNumberError:
+        return None
+
+
+def read_suppression_list(path: ObjectStoragePath) -> set[str]:
+    """The E.164 numbers on the list; an absent file is an empty list.
+
+    :param path: the CSV file (header ``e164,added_at,reason``; other columns are ignored).
+    """
+    if not path.exists():
+        return set()
+    with path.open("r", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return set()
+        column = "e164" if "e164" in reader.fieldnames else reader.fieldnames[0]
+        numbers = {_e164(row.get(column)) for row in reader}
+    numbers.discard(None)
+    return numbers  # type: ignore[return-value]
+
+
+def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open("r", newline="", encoding="utf-8") as fh:
+        return [
+            {k: (row.get(k) or "") for k in SUPPRESSION_FIELDS}
+            for row in csv.DictReader(fh)
+            if row.get("e164")
+        ]
+
+
+def add_to_suppression_list(
+    path: ObjectStoragePath,
+    numbers: Iterable[object],
+    *,
+    reason: str = "opt-out",
+    now: datetime | None = None,
+) -> list[str]:
+    """Add ``numbers`` to the list (normalised to E.164); return those that were not on it yet.
+
+    Idempotent: a number already on the list is not added twice, and nothing is written when
+    nothing is new. Values that cannot be phone numbers are ignored.
+
+    :param path: the CSV file; created (with its parent directories) when absent.
+    :param numbers: numbers in any format :func:`normalize_number` reads (inbound SMS senders
+        come without ``+``).
+    :param reason: what to record in the ``reason`` column (e.g. the keyword received).
+    :param now: timestamp to record (defaults to the current UTC time).
+    """
+    rows = _read_rows(path)
+    present = {_e164(row["e164"]) for row in rows}
+    added: list[str] = []
+    for number in numbers:
+        e164 = _e164(number)
+        if e164 is None or e164 in present:
+            continue
+        present.add(e164)
+        added.append(e164)
+    if not added:
+        return []
+    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    rows.extend({"e164": e164, "added_at": stamp, "reason": reason} for e164 in added)
+    _replace(path, rows)
+    return added
+
+
+def _replace(path: ObjectStoragePath, rows: list[dict[str, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUPPRESSION_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    try:
+        temporary.rename(path)
+    except (NotImplementedError, OSError):
+        # Object stores without an atomic rename: write in place (object PUTs are atomic anyway).
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        temporary.unlink(missing_ok=True)
+
+
+def split_suppressed(numbers: Iterable[object], suppressed: set[str]) -> tuple[list[str], list[str]]:
+    """Split ``numbers`` into ``(to_send, dropped)``, both E.164, order kept, duplicates removed.
+
+    A number is dropped when it is on ``suppressed``; values that are not phone numbers are
+    dropped too (the hygiene step should have removed them).
+
+    :param numbers: the campaign's recipients.
+    :param suppressed: the suppression list (:func:`read_suppression_list`).
+    """
+    to_send: list[str] = []
+    dropped: list[str] = []
+    seen: set[str] = set()
+    for number in numbers:
+        e164 = _e164(number)
+        if e164 is None:
+            dropped.append(str(number))
+            continue
+        if e164 in seen:
+            continue
+        seen.add(e164)
+        (dropped if e164 in suppressed else to_send).append(e164)
+    return to_send, dropped
