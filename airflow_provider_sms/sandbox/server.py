@@ -126,7 +126,10 @@ class Sandbox:
         self.ca_path = str(paths.ca_cert)
 
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only
+        # when the listening socket says TCP. Without it, Nagle + delayed ACK add ~40 ms
+        # to every response (headers and body leave as separate TLS records).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host or "0.0.0.0", self.port))  # noqa: S104 - only if the user asks
