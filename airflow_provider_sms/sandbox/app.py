@@ -199,6 +199,8 @@ class V1Gate:
 def create_app(core: Core) -> FastAPI:
     app = FastAPI(title="SMS API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.core = core
+    # "/v1/sms/" must answer a JSON 404 like any unknown path, not a bodiless 307 redirect.
+    app.router.redirect_slashes = False
     app.include_router(build_router())
     _add_control_routes(app, core)
 
@@ -206,7 +208,8 @@ def create_app(core: Core) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if _is_v1(request.url.path):
             if exc.status_code == 405:
-                body = {"errorCode": c.ERROR_INVALID_REQUEST, "errorReason": "Method not allowed"}
+                reason = c.ERRORS[c.ERROR_INVALID_REQUEST][1]
+                body = {"errorCode": c.ERROR_INVALID_REQUEST, "errorReason": reason}
                 return JSONResponse(body, 405)
             if exc.status_code == 404:
                 return JSONResponse({"errorCode": 404, "errorReason": "Not found"}, 404)

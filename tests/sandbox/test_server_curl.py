@@ -168,3 +168,12 @@ def test_notify_example(sandbox: Sandbox) -> None:
 def test_wrong_credentials(sandbox: Sandbox) -> None:
     status, body = curl(sandbox, "-XPOST", f"{sandbox.api_url}/sms", "-u", "1efc292194c04e9b530:nope")
     assert (status, body) == (401, {"errorCode": 1, "errorReason": "Authentication required"})
+
+
+def test_ten_megabyte_body(sandbox: Sandbox, tmp_path: Any) -> None:
+    # curl sends "Expect: 100-continue" for a body this size: refused before it is sent.
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"number=%2B18800000000&text=" + b"x" * 10_000_000)
+    for extra in ([], ["-H", "Expect:"]):
+        status, body = curl(sandbox, f"{sandbox.api_url}/sms", "-u", AUTH, "--data-binary", f"@{big}", *extra)
+        assert (status, body) == (400, {"errorCode": 10, "errorReason": "Invalid request"})

@@ -182,7 +182,11 @@ def test_unknown_path_and_wrong_method(sandbox: Sandbox) -> None:
     assert r.json()["errorCode"] == c.ERROR_INVALID_REQUEST
     r = call(sandbox, "/calls/incoming/abc", method="DELETE")
     assert r.status_code == 405
-    assert r.json()["errorCode"] == c.ERROR_INVALID_REQUEST
+    assert r.json() == {"errorCode": c.ERROR_INVALID_REQUEST, "errorReason": "Invalid request"}
+    r = call(sandbox, c.PATH_SMS + "/", data=SMS)  # no redirect: a JSON 404
+    assert r.status_code == 404
+    assert r.json() == {"errorCode": 404, "errorReason": "Not found"}
+    assert r.history == []
 
 
 def test_body_over_one_mebibyte(sandbox: Sandbox) -> None:
