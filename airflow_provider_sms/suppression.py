@@ -2,7 +2,10 @@
 
 The list is a CSV file on any :class:`~airflow.sdk.ObjectStoragePath` (local path,
 ``file://``, ``s3://``...) with the header ``e164,added_at,reason``: one E.164 number per
-row. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
+row. By default it is ``<data dir>/suppression.csv``, where the data dir is the Airflow
+Variable ``sms_api_data_dir`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else
+``$AIRFLOW_HOME/sms_api``: the campaign and opt-out DAGs then share one list without
+configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
 "STOP"-like inbound SMS. Writes replace the whole file (write a temporary file, then
 rename where the storage allows it), so a reader never sees half a file; concurrent
 *writers* must be serialised by the caller (the example opt-out DAG runs one run at a time).
@@ -12,28 +15,32 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+
+from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.numbers import normalize_number
 from airflow_provider_sms.exceptions import InvalidNumberError
 
-if TYPE_CHECKING:
-    from airflow.sdk import ObjectStoragePath
-
 __all__ = [
+    "DATA_DIR_VARIABLE",
     "OPT_OUT_KEYWORDS",
     "SUPPRESSION_FIELDS",
     "add_to_suppression_list",
+    "data_dir",
     "is_opt_out",
     "normalize_keyword",
     "read_suppression_list",
     "split_suppressed",
+    "suppression_list_path",
 ]
+
+DATA_DIR_VARIABLE = "sms_api_data_dir"
 
 SUPPRESSION_FIELDS = ("e164", "added_at", "reason")
 
@@ -59,6 +66,31 @@ OPT_OUT_KEYWORDS = frozenset(
 )
 
 _NOT_WORD = re.compile(r"[^A-Z0-9]+")
+
+
+def data_dir() -> ObjectStoragePath:
+    """Folder of the suppression list and the example DAGs' files.
+
+    The Airflow Variable ``sms_api_data_dir`` (any ObjectStoragePath URL or local path), else
+    ``$AIRFLOW_HOME/sms_api``.
+    """
+    from airflow.sdk import Variable
+
+    location = Variable.get(DATA_DIR_VARIABLE, default=None)
+    if not location:
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        location = os.path.join(home, "sms_api")
+    return ObjectStoragePath(str(location))
+
+
+def suppression_list_path(location: str | None = None) -> ObjectStoragePath:
+    """``location`` as a path, or the default list ``<data_dir()>/suppression.csv`` when empty.
+
+    :param location: an ObjectStoragePath URL or local path (e.g. a DAG's Param), or ``None``/``""``.
+    """
+    if location and location.strip():
+        return ObjectStoragePath(location.strip())
+    return data_dir() / "suppression.csv"
 
 
 def normalize_keyword(text: str) -> str:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -259,6 +260,39 @@ def _brief(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+_SECRET_SEGMENT = re.compile(r"(/webhooks/)[^/]+")
+_SECRET_SEGMENT_BYTES = re.compile(rb"(/webhooks/)[^/]+")
+
+
+class SecretRedactingApp:
+    """ASGI wrapper that blanks the secret out of the request path once the app has answered.
+
+    Airflow's access log (``http.access``) records ``scope["path"]`` after the response; the
+    mounted app shares that scope, so the log reads ``/sms-api/webhooks/***/inbound-sms``
+    instead of the secret, for right, wrong and unknown paths alike.
+
+    :param app: the ASGI app to wrap.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope.get("type") == "http":
+                redact_scope(scope)
+
+
+def redact_scope(scope: MutableMapping[str, Any]) -> None:
+    """Replace the path segment after ``/webhooks/`` with ``***`` in ``path`` and ``raw_path``."""
+    if isinstance(scope.get("path"), str):
+        scope["path"] = _SECRET_SEGMENT.sub(r"\1***", scope["path"], count=1)
+    if isinstance(scope.get("raw_path"), bytes):
+        scope["raw_path"] = _SECRET_SEGMENT_BYTES.sub(rb"\1***", scope["raw_path"], count=1)
+
+
 app = create_app()
 
 
@@ -266,4 +300,4 @@ class SmsApiWebhookPlugin(AirflowPlugin):
     """Mounts the SMS API webhook receiver in the Airflow API server under ``/sms-api``."""
 
     name = "sms_api"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "SMS API webhooks"}]
+    fastapi_apps = [{"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"}]

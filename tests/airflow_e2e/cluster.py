@@ -1,0 +1,307 @@
+"""A real Airflow 3 for end-to-end tests: API server, scheduler, DAG processor and triggerer.
+
+Each component is its own process (``airflow <component>``), started with
+``start_new_session=True`` so that stopping kills its whole process group, task
+supervisors and workers included. Everything listens on loopback, uses a SQLite
+database and a LocalExecutor with small parallelism in a throw-away AIRFLOW_HOME.
+Every wait is bounded; on failure the components' log tails are in the message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
+    """Call ``check`` until it returns a truthy value; raise ``TimeoutError`` naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+class AirflowCluster:
+    """Start with :meth:`start`, always :meth:`stop` (or use as a context manager).
+
+    :param dags: files copied into the DAGs folder.
+    :param env: extra environment for every component (``AIRFLOW__...``, ``AIRFLOW_CONN_...``).
+    :param parallelism: ``[core] parallelism`` of the LocalExecutor.
+    """
+
+    def __init__(self, *, dags: list[Path], env: Mapping[str, str] | None = None, parallelism: int = 3):
+        self.home = Path(tempfile.mkdtemp(prefix="airflow-e2e-"))
+        self.dags_folder = self.home / "dags"
+        self.dags_folder.mkdir()
+        for dag in dags:
+            shutil.copy(dag, self.dags_folder / dag.name)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.webhook_secret = secrets.token_urlsafe(24)
+        self.env = self._environment(parallelism, env or {})
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._client: httpx.Client | None = None
+
+    def _environment(self, parallelism: int, extra: Mapping[str, str]) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) and k != "AIRFLOW_HOME"
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__API__BASE_URL": self.base_url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__SMS_API__WEBHOOK_SECRET": self.webhook_secret,
+                "AIRFLOW__SMS_API__WEBHOOK_BASE_URL": self.base_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, timeout: float = 150.0) -> AirflowCluster:
+        deadline = time.monotonic() + timeout
+        migrate = self._spawn("db-migrate", [AIRFLOW, "db", "migrate"])
+        try:
+            code = migrate.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"airflow db migrate did not finish\n{self.log_tails()}") from None
+        finally:
+            self._kill("db-migrate")
+        if code != 0:
+            raise RuntimeError(f"airflow db migrate failed ({code})\n{self.log_tails()}")
+        # --skip-serve-logs: the log servers would listen on every interface at fixed ports;
+        # the API server reads task logs from the shared local folder anyway.
+        arguments = {
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port)],
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer", "--skip-serve-logs"],
+        }
+        for component in COMPONENTS:
+            self._spawn(component, [AIRFLOW, *arguments[component]])
+        self._client = httpx.Client(base_url=self.base_url, timeout=30.0, trust_env=False)
+        remaining = max(1.0, deadline - time.monotonic())
+        try:
+            wait_until("all Airflow components to be healthy", self._healthy, remaining, interval=1.0)
+            token = wait_until("a JWT from /auth/token", self._token, 30)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.log_tails()}") from None
+        self._client.headers["Authorization"] = f"Bearer {token}"
+        return self
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.home / f"{name}.log").open("wb")
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.processes[name] = proc
+        return proc
+
+    def _healthy(self) -> bool:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}\n{self.log_tails()}")
+        assert self._client is not None
+        health = self._client.get("/api/v2/monitor/health").json()
+        wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(part) or {}).get("status") == "healthy" for part in wanted)
+
+    def _token(self) -> str | None:
+        assert self._client is not None
+        response = self._client.get("/auth/token")
+        return response.json().get("access_token") if response.status_code in (200, 201) else None
+
+    def _kill(self, name: str, grace: float = 10.0) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+        # The group may outlive its leader (task supervisors, uvicorn workers): kill what is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        for name in list(self.processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.processes[name].pid, signal.SIGTERM)
+        for name in list(self.processes):
+            self._kill(name)
+        if os.environ.get("SMS_E2E_KEEP_HOME") != "1":
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> AirflowCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def log_tails(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.home.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        parts = []
+        for path in (self.home / "logs").rglob("*.log"):
+            text = str(path)
+            if f"dag_id={dag_id}" in text and f"task_id={task_id}" in text and run_id in text:
+                parts.append(path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    # -- REST API (/api/v2, JWT from /auth/token) ------------------------------------------
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            raise RuntimeError("cluster not started")
+        return self._client
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, f"/api/v2{path}", **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 90.0) -> None:
+        def parsed() -> bool:
+            errors = self.api("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise RuntimeError(f"DAG import errors: {errors}")
+            known = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100})["dags"]}
+            return set(dag_ids) <= known
+
+        wait_until(f"DAGs {dag_ids} to be parsed", parsed, timeout, interval=1.0)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        return str(run["dag_run_id"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        try:
+            run = wait_until(f"run {dag_id}/{run_id}", finished, timeout, interval=1.0)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.log_tails()}") from None
+        if run["state"] != "success":
+            logs = self.failed_task_logs(dag_id, run_id)
+            raise AssertionError(f"{dag_id}/{run_id} ended {run['state']}: {logs}")
+        return run
+
+    def failed_task_logs(self, dag_id: str, run_id: str) -> str:
+        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        failed = [ti["task_id"] for ti in tis if ti["state"] not in ("success", "skipped")]
+        return f"tasks not successful: {failed}\n" + "\n".join(
+            self.task_log(dag_id, run_id, task)[-4000:] for task in failed
+        )
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        entry = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        )
+        return entry["value"]
+
+    def asset_events(self, uri: str) -> list[dict[str, Any]]:
+        params = {"uri_pattern": uri, "limit": 100, "only_active": False}
+        assets = self.api("GET", "/assets", params=params)["assets"]
+        matching = [a for a in assets if a["uri"].rstrip("/") == uri.rstrip("/")]
+        if not matching:
+            return []
+        events: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.api(
+                "GET",
+                "/assets/events",
+                params={"asset_id": matching[0]["id"], "limit": 100, "offset": offset},
+            )
+            events.extend(page["asset_events"])
+            offset += len(page["asset_events"])
+            if not page["asset_events"] or offset >= page["total_entries"]:
+                return events
+
+
+@contextlib.contextmanager
+def running_cluster(**kwargs: Any) -> Iterator[AirflowCluster]:
+    cluster = AirflowCluster(**kwargs)
+    with cluster:
+        yield cluster
