@@ -1,0 +1,328 @@
+"""Voice-call operators: flash call, pin-to-speech, text-to-speech, incoming-call verification.
+
+Every operator that places a call (or reserves a number) goes through the send journal
+(:mod:`airflow_provider_sms.journal`): a retry or re-run of the same task instance does not
+call the person again, and a call whose outcome is unknown is never placed again
+automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_sms.api import endpoints
+from airflow_provider_sms.api.endpoints import ApiRequest
+from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.callbacks import resolve_callback_url
+from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.journal import JournalEntry, Outcome, SendJournal, send_once
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# A reservation this close to expiry is not handed out again: the user could not call in time.
+RESERVATION_MARGIN = timedelta(seconds=10)
+
+
+class _JournalledCallOperator(BaseOperator):
+    """Shared flow: validate locally, consult the journal, place the call once, return its result."""
+
+    kind: ClassVar[str]
+    resend_unknown: ClassVar[bool] = False
+    ui_color = "#e4e0f5"
+
+    def __init__(
+        self,
+        *,
+        number: str,
+        callback_url: str | None = None,
+        journal_path: str | None = None,
+        sms_api_conn_id: str = SmsApiHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.number = number
+        self.callback_url = callback_url
+        self.journal_path = journal_path
+        self.sms_api_conn_id = sms_api_conn_id
+
+    @cached_property
+    def hook(self) -> SmsApiHook:
+        return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
+
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+        """The request (validated by the api layer): languages, codes, texts are checked here."""
+        raise NotImplementedError
+
+    def content(self) -> dict[str, Any]:
+        """What reaches the person: part of the journal key."""
+        raise NotImplementedError
+
+    def still_valid(self, entry: JournalEntry) -> bool:
+        return True
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        callback_url = resolve_callback_url(self.callback_url)  # never stored: it may hold a secret
+        try:
+            number = normalize_number(self.number)
+            request = self.build_request(number, callback_url)  # fails before any request or journal write
+        except SmsApiError as exc:
+            raise AirflowFailException(f"Cannot place this {self.kind}: {exc}") from exc
+        masked = mask_number(number, reveal=self.hook.settings.log_full_numbers)
+        journal = SendJournal.for_task(context, self.journal_path)
+        self.log.info("%s to %s (send journal: %s)", self.kind, masked, journal.folder)
+        result = send_once(
+            journal,
+            number=number,
+            kind=self.kind,
+            content=self.content(),
+            send=lambda: self.hook.run(request),
+            log=self.log,
+            masked=masked,
+            still_valid=self.still_valid,
+            resend_unknown=self.resend_unknown,
+        )
+        if result.outcome is Outcome.UNKNOWN:
+            # A retry could not help: the journal would stop it again. Fail without retrying.
+            raise AirflowFailException(result.error)
+        if result.outcome is Outcome.FAILED:
+            if isinstance(result.exception, BaseException):
+                raise result.exception
+            raise AirflowFailException(result.error)
+        self.log.info("%s to %s: request id %s", self.kind, masked, result.request_id)
+        return dict(result.result or {"request_id": result.request_id})
+
+
+class FlashCallOperator(_JournalledCallOperator):
+    """Place a flash call (a missed call whose caller id carries the code).
+
+    Returns (XCom) ``{"request_id": ..., "from_number": ...}``: ``from_number`` is the caller
+    id the user sees (its last 4-6 digits are the code).
+
+    :param number: the number to call (E.164). Templated.
+    :param sender: caller id to call from (must be validated for the account). Templated.
+    :param code: the last 4-6 digits of a generated caller id. Templated.
+    :param callback_url: where call-status receipts go; ``"airflow"`` means this deployment's
+        webhook. Templated.
+    :param journal_path: root of the send journal (see :class:`SendSmsOperator`). Templated.
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    kind = "flash_call"
+    template_fields: Sequence[str] = ("number", "sender", "code", "callback_url", "journal_path")
+
+    def __init__(self, *, number: str, sender: str | None = None, code: str | None = None, **kwargs: Any):
+        super().__init__(number=number, **kwargs)
+        self.sender = sender
+        self.code = code
+
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+        return endpoints.flash_call(
+            number, self.sender, _code(self.code), callback_url or self.hook.settings.default_callback_url
+        )
+
+    def content(self) -> dict[str, Any]:
+        return {"code": _code(self.code)}
+
+
+class PinToSpeechCallOperator(_JournalledCallOperator):
+    """Call a number and speak a 4-6 digit pin code.
+
+    Returns (XCom) ``{"request_id": ...}``.
+
+    :param number: the number to call (E.164). Templated.
+    :param code: the pin, 4 to 6 digits. Templated.
+    :param language: voice language (``en`` by default; the reference's list, e.g. ``de``,
+        ``fr``, ``ru``...); checked before any request. Templated.
+    :param sender: caller id to call from (must be validated for the account). Templated.
+    :param callback_url: where call-status receipts go (``"airflow"``: this deployment). Templated.
+    :param journal_path: root of the send journal. Templated.
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    kind = "pin_to_speech_call"
+    template_fields: Sequence[str] = ("number", "code", "language", "sender", "callback_url", "journal_path")
+
+    def __init__(
+        self,
+        *,
+        number: str,
+        code: str,
+        language: str | None = None,
+        sender: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(number=number, **kwargs)
+        self.code = code
+        self.language = language
+        self.sender = sender
+
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+        return endpoints.pin_to_speech_call(
+            number,
+            _code(self.code),  # type: ignore[arg-type]  # None is refused by the builder
+            self.sender,
+            self.language or None,
+            callback_url or self.hook.settings.default_callback_url,
+        )
+
+    def content(self) -> dict[str, Any]:
+        return {"code": _code(self.code)}
+
+
+class TextToSpeechCallOperator(_JournalledCallOperator):
+    """Call a number and speak a text.
+
+    Returns (XCom) ``{"request_id": ...}``.
+
+    :param number: the number to call (E.164). Templated.
+    :param text: what to say. Templated; keep it the same across retries (journal key).
+    :param language: ``en`` (default) or ``ru``; checked before any request. Templated.
+    :param sender: caller id to call from (must be validated for the account). Templated.
+    :param callback_url: where call-status receipts go (``"airflow"``: this deployment). Templated.
+    :param journal_path: root of the send journal. Templated.
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    kind = "text_to_speech_call"
+    template_fields: Sequence[str] = ("number", "text", "language", "sender", "callback_url", "journal_path")
+
+    def __init__(
+        self,
+        *,
+        number: str,
+        text: str,
+        language: str | None = None,
+        sender: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(number=number, **kwargs)
+        self.text = text
+        self.language = language
+        self.sender = sender
+
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+        return endpoints.text_to_speech_call(
+            number,
+            self.text,
+            self.sender,
+            self.language or None,
+            callback_url or self.hook.settings.default_callback_url,
+        )
+
+    def content(self) -> dict[str, Any]:
+        return {"text": self.text}
+
+
+class IncomingCallVerificationOperator(_JournalledCallOperator):
+    """Reserve a number (DID) the user must call from ``number`` to prove they own it.
+
+    Returns (XCom) ``{"request_id": ..., "did_number": ..., "expires_at": "<ISO-8601>"}``.
+    Show ``did_number`` to the user, then wait with
+    :class:`~airflow_provider_sms.sensors.incoming_call.IncomingCallSensor` on ``request_id``.
+    A retry or re-run returns the same reservation while it is still valid, and reserves a
+    new one only once it has expired (or its outcome is unknown: a reservation calls nobody).
+
+    :param number: the user's number (E.164). Templated.
+    :param callback_url: where the API reports the call (``"airflow"``: this deployment). Templated.
+    :param ivr_confirmation: ask the user to key in a one-digit confirmation code.
+    :param ivr_message: the message played to the user. Templated.
+    :param journal_path: root of the send journal. Templated.
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    kind = "incoming_call"
+    resend_unknown = True
+    template_fields: Sequence[str] = ("number", "callback_url", "ivr_message", "journal_path")
+
+    def __init__(
+        self,
+        *,
+        number: str,
+        ivr_confirmation: bool | None = None,
+        ivr_message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(number=number, **kwargs)
+        self.ivr_confirmation = ivr_confirmation
+        self.ivr_message = ivr_message
+
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+        return endpoints.reserve_incoming_call(
+            number,
+            callback_url or self.hook.settings.default_callback_url,
+            self.ivr_confirmation,
+            self.ivr_message,
+        )
+
+    def content(self) -> dict[str, Any]:
+        return {"ivr_confirmation": self.ivr_confirmation, "ivr_message": self.ivr_message}
+
+    def still_valid(self, entry: JournalEntry) -> bool:
+        expires_at = (entry.result or {}).get("expires_at")
+        if not expires_at:
+            return False
+        try:
+            deadline = datetime.fromisoformat(str(expires_at))
+        except ValueError:
+            return False
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=timezone.utc)
+        valid = deadline - RESERVATION_MARGIN > datetime.now(timezone.utc)
+        if not valid:
+            self.log.info("The earlier reservation expired at %s: reserving a new number", expires_at)
+        return valid
+
+
+class NotifyVerifiedOperator(BaseOperator):
+    """Tell the API a user is verified (goal ``NUMBER_VERIFIED``); ends a running flash call.
+
+    Returns (XCom) ``{"request_id": ...}``. Repeating it is harmless, so it is not journalled.
+
+    :param request_id: the verification request (flash call, pin-to-speech, incoming call). Templated.
+    :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    """
+
+    template_fields: Sequence[str] = ("request_id",)
+    ui_color = "#e4e0f5"
+
+    def __init__(
+        self, *, request_id: str, sms_api_conn_id: str = SmsApiHook.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.request_id = request_id
+        self.sms_api_conn_id = sms_api_conn_id
+
+    @cached_property
+    def hook(self) -> SmsApiHook:
+        return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = self.hook.notify_verified(str(self.request_id))
+        self.log.info("Request %s marked as verified", self.request_id)
+        data = result.to_dict()
+        data["request_id"] = data.get("request_id") or str(self.request_id)
+        return data
+
+
+def _code(value: object) -> str | None:
+    """Codes come from templates as strings or from Python as ints; the builders take both."""
+    if value is None or value == "":
+        return None
+    return str(value).strip()
+
+
+__all__ = [
+    "FlashCallOperator",
+    "IncomingCallVerificationOperator",
+    "NotifyVerifiedOperator",
+    "PinToSpeechCallOperator",
+    "TextToSpeechCallOperator",
+]

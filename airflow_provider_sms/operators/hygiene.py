@@ -1,0 +1,170 @@
+"""NumberHygieneOperator: check a whole list of phone numbers before paying to message them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator
+
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.hygiene.engine import HygieneEngine
+from airflow_provider_sms.hygiene.options import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_MAX_AGE,
+    DEFAULT_PROGRESS_INTERVAL,
+    HygieneOptions,
+    parse_max_age,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+
+class NumberHygieneOperator(BaseOperator):
+    """Check every number of a CSV list: valid, reachable mobile, or why not.
+
+    Each row gets a verdict (VALID, INVALID, FRAUDULENT, SUSPICIOUS, NOT_MOBILE, UNREACHABLE,
+    or ERROR / UNCHECKED when it could not be judged). Every unique E.164 number costs one
+    HLR look-up and one fraud check, at most once per run; repeats, locally impossible
+    numbers and reusable earlier answers cost nothing. Checks run on ``workers`` threads
+    paced by the hook's shared rate limiter. Writes ``output_path`` (every input row, in
+    order, with the result columns appended) and beside it ``<stem>.clean.csv`` (VALID
+    numbers, once each) and ``<stem>.flagged.csv`` (every other row, with the reason).
+    A killed or retried task resumes from ``<output_path>.state/`` without paying again.
+    Returns a small summary (counts per verdict, API calls, calls saved, paths) as XCom.
+    See ``docs/hygiene.md``.
+
+    :param input_path: the CSV list: a local path or any URI ``ObjectStoragePath`` opens
+        (``s3://conn_id@bucket/key``...). Templated.
+    :param output_path: where the result CSV goes (same forms). Templated.
+    :param number_column: the input column holding phone numbers. Templated.
+    :param sms_api_conn_id: the ``sms_api`` connection. Templated.
+    :param default_region: ISO region (``"GB"``) for numbers written nationally (``07700...``);
+        by default those are INVALID: a list should carry international numbers.
+    :param encoding: the input's text encoding (a UTF-8 byte-order mark is always accepted).
+    :param workers: checking threads; by default enough to saturate the connection's
+        ``rate_limit`` at ~200 ms per answer (at least 16, at most the hook's pool of 32).
+    :param max_api_calls: never make more calls than this; numbers past the budget get the
+        verdict UNCHECKED (reported in the output and flagged list, never dropped).
+    :param previous_results: an earlier run's output (path or URI; templated); numbers it
+        judged within ``max_age`` are reused without calls. A missing file is fine.
+    :param max_age: how old a reused answer may be: ``"7d"``, ``"12h"``, seconds or a
+        timedelta (previous results and resume state alike). Templated.
+    :param skip_fraud_check_if_unreachable: skip the fraud check when the HLR look-up is
+        already undelivered (saves a call per such number; the verdict is then UNREACHABLE
+        even for a number the fraud check would have flagged). Off by default.
+    :param clean_asset: an :class:`~airflow.sdk.Asset` standing for the clean list; added to
+        ``outlets`` and its event carries the summary, so a campaign DAG can be scheduled on it.
+    :param count_rows: read the input once before checking, for a total, an ETA and input
+        errors before any paid request.
+    :param checkpoint_every: save resume state after this many new answers...
+    :param checkpoint_interval: ...or this many seconds, whichever comes first.
+    :param progress_interval: seconds between progress lines in the task log.
+    """
+
+    template_fields: Sequence[str] = (
+        "input_path",
+        "output_path",
+        "number_column",
+        "sms_api_conn_id",
+        "previous_results",
+        "max_api_calls",
+        "max_age",
+    )
+    ui_color = "#d9f2e6"
+
+    def __init__(
+        self,
+        *,
+        input_path: str | ObjectStoragePath,
+        output_path: str | ObjectStoragePath,
+        number_column: str = "number",
+        sms_api_conn_id: str = SmsApiHook.default_conn_name,
+        default_region: str | None = None,
+        encoding: str = "utf-8",
+        workers: int | None = None,
+        max_api_calls: int | None = None,
+        previous_results: str | ObjectStoragePath | None = None,
+        max_age: str | int | float | timedelta | None = DEFAULT_MAX_AGE,
+        skip_fraud_check_if_unreachable: bool = False,
+        clean_asset: Asset | None = None,
+        count_rows: bool = True,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        if clean_asset is not None:
+            kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), clean_asset]
+        super().__init__(**kwargs)
+        self.input_path = input_path
+        self.output_path = output_path
+        self.number_column = number_column
+        self.sms_api_conn_id = sms_api_conn_id
+        self.default_region = default_region
+        self.encoding = encoding
+        self.workers = workers
+        self.max_api_calls = max_api_calls
+        self.previous_results = previous_results
+        if not (isinstance(max_age, str) and "{{" in max_age):
+            parse_max_age(max_age)  # a typo fails when the DAG is parsed, not at 3 a.m.
+        self.max_age = max_age
+        self.skip_fraud_check_if_unreachable = skip_fraud_check_if_unreachable
+        self.clean_asset = clean_asset
+        self.count_rows = count_rows
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self.progress_interval = progress_interval
+
+    @cached_property
+    def hook(self) -> SmsApiHook:
+        return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
+
+    def options(self) -> HygieneOptions:
+        """The run's options, from the (rendered) arguments."""
+        budget = self.max_api_calls
+        return HygieneOptions(
+            number_column=self.number_column,
+            default_region=self.default_region,
+            encoding=self.encoding,
+            workers=self.workers,
+            max_api_calls=int(budget) if budget not in (None, "", "None") else None,
+            previous_results=str(self.previous_results) if self.previous_results else None,
+            max_age=parse_max_age(self.max_age),
+            skip_fraud_check_if_unreachable=self.skip_fraud_check_if_unreachable,
+            count_rows=self.count_rows,
+            checkpoint_every=self.checkpoint_every,
+            checkpoint_interval=self.checkpoint_interval,
+            progress_interval=self.progress_interval,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        summary = HygieneEngine(self.hook, self.options(), log=self.log).run(
+            self.input_path, self.output_path
+        )
+        result = summary.to_dict()
+        self.log.info(
+            "Number hygiene done: %d rows in %.1f s; %s; %d API calls, %d saved",
+            summary.rows,
+            summary.duration_s,
+            ", ".join(f"{verdict} {count}" for verdict, count in summary.verdicts.items() if count),
+            summary.api_calls,
+            summary.calls_saved,
+        )
+        if self.clean_asset is not None:
+            context["outlet_events"][self.clean_asset].extra = {
+                "clean_path": summary.clean_path,
+                "rows": summary.rows,
+                "valid": summary.verdicts.get("VALID", 0),
+            }
+        return result
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple, set)) else [value]

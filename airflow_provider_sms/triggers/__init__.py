@@ -1,0 +1,1 @@
+"""Triggers of the SMS & Voice API provider (run in Airflow's triggerer)."""

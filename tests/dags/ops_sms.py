@@ -1,0 +1,76 @@
+"""Test DAGs for SendSmsOperator (run by tests/sandbox/test_operators*.py with dag.test())."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from airflow.sdk import DAG, BaseHook
+
+from airflow_provider_sms.operators.sms import SendSmsOperator
+
+START = datetime(2024, 1, 1)
+GOOD = ["+447911123411", "+447911123412", "+447911123413"]
+
+
+def restore_sandbox_rate_limit(context: Any) -> None:
+    """on_retry_callback: give the sandbox back its normal rate limit before the next try.
+
+    The test starves the sandbox (rate limit 1/s) so that the first try gets 429s for most
+    numbers; the sandbox is reached through its loopback control route, found from the
+    ``sms_api_default`` connection.
+    """
+    conn = BaseHook.get_connection("sms_api_default")
+    tls = ssl.create_default_context(cafile=conn.extra_dejson["verify"])
+    httpx.post(f"{conn.host}/_sandbox/settings", json={"rate_limit": 30}, verify=tls, timeout=10)
+
+
+with DAG("ops_sms_mixed", schedule=None, start_date=START, catchup=False):
+    # One invalid number and one duplicate (other formatting) in the list; mapped over two
+    # senders, the second of which the account may not use.
+    SendSmsOperator.partial(
+        task_id="send",
+        numbers=[GOOD[0], "+44 7911 123412", "+4479", GOOD[1]],
+        text="Your order #29211 was received",
+        max_failure_ratio=0.5,
+    ).expand(sender=["InfoSMS", "NotValidated"])
+
+
+with DAG("ops_sms_retry", schedule=None, start_date=START, catchup=False):
+    SendSmsOperator(
+        task_id="send",
+        numbers=[f"+4479111234{i:02d}" for i in range(20, 30)],
+        text="Maintenance tonight at 22:00",
+        retries=2,
+        retry_delay=timedelta(0),
+        on_retry_callback=restore_sandbox_rate_limit,
+    )
+
+
+with DAG("ops_sms_stall", schedule=None, start_date=START, catchup=False):
+    SendSmsOperator(
+        task_id="send",
+        numbers=GOOD,
+        text="Your code is 4711",
+        retries=1,
+        retry_delay=timedelta(0),
+    )
+
+
+with DAG(
+    "ops_sms_templated",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"numbers": GOOD[:2], "who": "Ada"},
+    render_template_as_native_obj=True,
+):
+    SendSmsOperator(
+        task_id="send",
+        numbers="{{ params.numbers }}",
+        text="Hello {{ params.who }}",
+        sender="Alerts",
+    )

@@ -1,0 +1,118 @@
+"""SendSmsOperator in real DAG runs (dag.test()) against the HTTPS sandbox; the ledger is the proof."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.dags.ops_support import (
+    OPS_DAGS,
+    billable,
+    journal_entries,
+    run_dag,
+    states,
+    try_number,
+    use_journal,
+    use_sandbox,
+    xcom,
+)
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+DAG_FILE = OPS_DAGS / "ops_sms.py"
+GOOD = ["+447911123411", "+447911123412"]
+
+
+def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, tmp_path: Path) -> None:
+    use_sandbox(monkeypatch, sandbox)
+    use_journal(monkeypatch, tmp_path)
+
+    dr = run_dag(DAG_FILE, "ops_sms_mixed")
+
+    assert states(dr) == {("send", 0): "success", ("send", 1): "failed"}
+    report = xcom(dr, "send", 0)
+    assert set(report["sent"]) == set(GOOD)
+    assert list(report["failed"]) == ["+4479"]
+    assert report["unknown"] == [] and report["already_sent"] == 0
+    assert report["counts"] == {"numbers": 3, "sent": 2, "already_sent": 0, "failed": 1, "unknown": 0}
+    # Deduplicated: each person got exactly one billable SMS, from the allowed sender only.
+    assert billable(sandbox, "sms") == {GOOD[0]: 1, GOOD[1]: 1}
+    refused = [e for e in sandbox.ledger() if e["product"] == "sms" and e["http_status"] == 400]
+    assert sorted(e["number"] for e in refused) == sorted(GOOD)
+
+
+def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monkeypatch, tmp_path) -> None:
+    """Try 1: the sandbox admits 1 request/s, so most numbers get 429 (refused: nobody reached)
+    and the task fails after journalling what it sent. The retry callback restores the rate;
+    try 2 sends only the refused numbers. Every number ends with exactly one billable SMS."""
+    numbers = [f"+4479111234{i:02d}" for i in range(20, 30)]
+    journal = use_journal(monkeypatch, tmp_path)
+    # Its own sandbox: the 429s slow down this account's limiter, which is per process.
+    with sandbox_factory(rate_limit=1) as sb:
+        use_sandbox(monkeypatch, sb, max_retries=0, rate_limit=1000)
+
+        dr = run_dag(DAG_FILE, "ops_sms_retry")
+
+        assert states(dr) == {("send", -1): "success"}
+        assert try_number(dr, "send") == 2
+        report = xcom(dr, "send")
+        assert set(report["sent"]) == set(numbers)
+        assert report["failed"] == {} and report["unknown"] == []
+        # Try 1 sent some numbers (the sandbox's 429s are not in its ledger) but not all of them.
+        assert 1 <= report["already_sent"] < len(numbers)
+        assert billable(sb, "sms") == dict.fromkeys(numbers, 1)
+        request_ids = {e["number"]: e["request_id"] for e in sb.ledger() if e["billable"]}
+        assert report["sent"] == request_ids
+        assert {e["status"] for e in journal_entries(journal)} == {"sent"}
+
+
+def test_stalled_send_is_unknown_and_not_resent_on_retry(sandbox, monkeypatch, tmp_path) -> None:
+    """The sandbox processes each SMS (billed) and then holds the answer longer than the
+    connection's timeout: the outcome is unknown, the retry must not send again."""
+    numbers = ["+447911123411", "+447911123412", "+447911123413"]
+    journal = use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox, timeout=0.5)
+    sandbox.set_faults("stall=1.0,stall_seconds=2")
+
+    dr = run_dag(DAG_FILE, "ops_sms_stall")
+
+    assert states(dr) == {("send", -1): "failed"}
+    assert try_number(dr, "send") == 2  # Airflow did retry ...
+    assert billable(sandbox, "sms") == dict.fromkeys(numbers, 1)  # ... and nobody got a second SMS
+    entries = journal_entries(journal)
+    assert sorted(e["number"] for e in entries) == numbers
+    assert {e["status"] for e in entries} == {"unknown"}
+    assert all("may or may not have gone out" in e["error"] for e in entries)
+
+
+def test_templated_numbers_and_rerun_of_the_same_run(sandbox, monkeypatch, tmp_path) -> None:
+    """Numbers from params (native rendering); running the same DAG run again skips everyone."""
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    logical_date = datetime(2024, 5, 1, tzinfo=timezone.utc)
+
+    same_run = {"logical_date": logical_date, "run_after": logical_date}  # same run_id twice
+
+    first = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
+    again = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
+
+    assert set(first["sent"]) == set(GOOD) and first["already_sent"] == 0
+    assert again["sent"] == first["sent"] and again["already_sent"] == 2
+    assert billable(sandbox, "sms") == dict.fromkeys(GOOD, 1)
+    texts = [e for e in sandbox.ledger() if e["product"] == "sms"]
+    assert len(texts) == 2
+
+
+def test_changed_text_is_a_new_message(sandbox, monkeypatch, tmp_path) -> None:
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    logical_date = datetime(2024, 5, 2, tzinfo=timezone.utc)
+
+    same_run = {"logical_date": logical_date, "run_after": logical_date}
+
+    run_dag(DAG_FILE, "ops_sms_templated", **same_run)
+    dr = run_dag(DAG_FILE, "ops_sms_templated", **same_run, run_conf={"who": "Grace"})
+
+    assert xcom(dr, "send")["already_sent"] == 0
+    assert billable(sandbox, "sms") == dict.fromkeys(GOOD, 2)
