@@ -29,6 +29,9 @@ AIRFLOW_CALLBACK = "airflow"
 WEBHOOK_PREFIX = "/sms-api/webhooks"
 DELIVERY_RECEIPTS = "delivery-receipts"
 INBOUND_SMS = "inbound-sms"
+# The receiver (airflow_provider_sms.plugins.webhooks.MIN_SECRET_LENGTH) refuses shorter secrets;
+# not imported from there to keep FastAPI out of workers.
+MIN_SECRET_LENGTH = 16
 
 
 def receipt_url() -> str:
@@ -57,6 +60,11 @@ def _webhook_url(kind: str) -> str:
         env = " / ".join(f"AIRFLOW__{CONFIG_SECTION.upper()}__{name.upper()}" for name in missing)
         raise SmsApiConfigError(
             f'callback_url="airflow" needs {options} in the Airflow configuration ({env})'
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SmsApiConfigError(
+            f"[{CONFIG_SECTION}] webhook_secret is shorter than {MIN_SECRET_LENGTH} characters: the "
+            "webhook receiver refuses every request then, so no receipt would arrive"
         )
     if urlsplit(base).scheme not in ("https", "http"):
         raise SmsApiConfigError(

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import tenacity
+from airflow.sdk.exceptions import AirflowNotFoundException
+from asgiref.sync import sync_to_async
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
@@ -48,7 +50,13 @@ class SmsApiAsyncHook(SmsApiHookBase):
         """The validated connection, fetched with ``aget_connection`` on first use."""
         settings = self.__dict__.get("settings")
         if settings is None:
-            conn = await self.aget_connection(self.sms_api_conn_id)
+            try:
+                conn = await self.aget_connection(self.sms_api_conn_id)
+            except AirflowNotFoundException:
+                # dag.test() runs triggers with an in-process supervisor that has no async
+                # channel (Airflow 3.3), so backends behind it answer "not found" to the async
+                # lookup; the sync lookup, in a worker thread, works there and in a triggerer.
+                conn = await sync_to_async(self.get_connection)(self.sms_api_conn_id)
             # Fill the base class's cached_property so sync code never fetches it again.
             settings = self.__dict__["settings"] = self.settings_from_connection(conn)
         return settings

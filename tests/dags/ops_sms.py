@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-
 from airflow.sdk import DAG, BaseHook
 
 from airflow_provider_sms.operators.sms import SendSmsOperator

@@ -34,7 +34,8 @@ def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, t
     report = xcom(dr, "send", 0)
     assert set(report["sent"]) == set(GOOD)
     assert list(report["failed"]) == ["+4479"]
-    assert report["unknown"] == [] and report["already_sent"] == 0
+    assert report["unknown"] == []
+    assert report["already_sent"] == 0
     assert report["counts"] == {"numbers": 3, "sent": 2, "already_sent": 0, "failed": 1, "unknown": 0}
     # Deduplicated: each person got exactly one billable SMS, from the allowed sender only.
     assert billable(sandbox, "sms") == {GOOD[0]: 1, GOOD[1]: 1}
@@ -58,7 +59,8 @@ def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monke
         assert try_number(dr, "send") == 2
         report = xcom(dr, "send")
         assert set(report["sent"]) == set(numbers)
-        assert report["failed"] == {} and report["unknown"] == []
+        assert report["failed"] == {}
+        assert report["unknown"] == []
         # Try 1 sent some numbers (the sandbox's 429s are not in its ledger) but not all of them.
         assert 1 <= report["already_sent"] < len(numbers)
         assert billable(sb, "sms") == dict.fromkeys(numbers, 1)
@@ -97,8 +99,10 @@ def test_templated_numbers_and_rerun_of_the_same_run(sandbox, monkeypatch, tmp_p
     first = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
     again = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
 
-    assert set(first["sent"]) == set(GOOD) and first["already_sent"] == 0
-    assert again["sent"] == first["sent"] and again["already_sent"] == 2
+    assert set(first["sent"]) == set(GOOD)
+    assert first["already_sent"] == 0
+    assert again["sent"] == first["sent"]
+    assert again["already_sent"] == 2
     assert billable(sandbox, "sms") == dict.fromkeys(GOOD, 1)
     texts = [e for e in sandbox.ledger() if e["product"] == "sms"]
     assert len(texts) == 2
