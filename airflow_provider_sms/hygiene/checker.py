@@ -1,0 +1,83 @@
+"""One number's paid checks, run on a worker thread: HLR look-up, then fraud check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+from airflow_provider_sms.api.constants import HLR_DELIVERED
+from airflow_provider_sms.api.results import HlrResult
+from airflow_provider_sms.exceptions import (
+    AccountError,
+    AuthenticationError,
+    SmsApiConfigError,
+)
+from airflow_provider_sms.hygiene.verdicts import NumberCheck, decide
+
+if TYPE_CHECKING:
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+
+# The connection itself is wrong: every other number would fail the same way.
+FATAL_ERRORS = (AuthenticationError, AccountError, SmsApiConfigError)
+
+
+T = TypeVar("T")
+
+
+class CheckStopped(Exception):
+    """The run is stopping: the check was abandoned before its next request."""
+
+
+class CheckOutcome(NamedTuple):
+    """A number's verdict and how many requests it took (1 or 2)."""
+
+    check: NumberCheck
+    calls: int
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_number(
+    hook: SmsApiHook,
+    e164: str,
+    *,
+    skip_fraud_check_if_unreachable: bool,
+    stop: threading.Event,
+) -> CheckOutcome:
+    """Look ``e164`` up and fraud-check it; any failure but a fatal one becomes part of the verdict.
+
+    The hook paces (shared limiter) and retries; an error that survives its retries makes
+    the verdict ERROR. Errors of the connection itself (:data:`FATAL_ERRORS`) are raised:
+    the run must stop. The fraud check is not made after a failed look-up (the number is
+    ERROR either way and is checked again next time) or, when asked, after an undelivered one.
+
+    :param hook: a shared, thread-safe hook.
+    :param e164: the normalised number.
+    :param skip_fraud_check_if_unreachable: save the fraud check when the HLR says undelivered.
+    :param stop: set when the run stops; checked before each request.
+    """
+    hlr = _ask(hook.hlr_lookup, e164, stop)
+    calls = 1
+    fraud = None
+    wanted = isinstance(hlr, HlrResult) and not (
+        skip_fraud_check_if_unreachable and hlr.status != HLR_DELIVERED
+    )
+    if wanted:
+        fraud = _ask(hook.fraud_check, e164, stop)
+        calls += 1
+    return CheckOutcome(decide(e164, hlr, fraud, checked_at=now_iso()), calls)
+
+
+def _ask(method: Callable[[str], T], e164: str, stop: threading.Event) -> T | Exception:
+    if stop.is_set():
+        raise CheckStopped(e164)
+    try:
+        return method(e164)
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:  # errorCode 11 -> INVALID, anything else -> ERROR: never a crash of the run
+        return exc

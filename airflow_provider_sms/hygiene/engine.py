@@ -1,0 +1,173 @@
+"""A whole hygiene run: read, check, write, publish, and keep resume state until it succeeds."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.hooks.sms_api import POOL_SIZE
+from airflow_provider_sms.hygiene.checker import FATAL_ERRORS
+from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
+from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers
+from airflow_provider_sms.hygiene.paths import (
+    PathLike,
+    clean_path_for,
+    flagged_path_for,
+    state_dir_for,
+    storage_path,
+)
+from airflow_provider_sms.hygiene.pipeline import CheckPipeline
+from airflow_provider_sms.hygiene.previous import read_previous_results
+from airflow_provider_sms.hygiene.progress import HygieneSummary, ProgressReporter, RunStats
+from airflow_provider_sms.hygiene.reader import CsvSource, HygieneInputError
+from airflow_provider_sms.hygiene.store import CACHE, RESUME, ResultStore
+from airflow_provider_sms.hygiene.writer import ResultWriters
+
+if TYPE_CHECKING:
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+
+
+class HygieneEngine:
+    """Check a CSV list of phone numbers and write the output, clean and flagged lists.
+
+    :param hook: the hook to check numbers with (shared by all checking threads).
+    :param options: what to check and what may be spent.
+    :param log: where progress goes (the operator's logger).
+    """
+
+    def __init__(self, hook: SmsApiHook, options: HygieneOptions, log: Any | None = None) -> None:
+        self.hook = hook
+        self.options = options
+        self.log = log or logging.getLogger(__name__)
+
+    def run(self, input_path: PathLike, output_path: PathLike) -> HygieneSummary:
+        """Run the list at ``input_path`` through the checks; write ``output_path`` and its siblings.
+
+        Raises :class:`HygieneInputError` for an unusable input (before any request when
+        ``count_rows`` is on), and the API's own error, after saving the resume state,
+        when the connection is refused (wrong credentials, inactive account).
+        """
+        options = self.options
+        source_path, output = storage_path(input_path), storage_path(output_path)
+        destinations = {
+            "output": output,
+            "clean": clean_path_for(output),
+            "flagged": flagged_path_for(output),
+        }
+        if any(str(source_path) == str(target) for target in destinations.values()):
+            raise HygieneInputError(f"The output would overwrite the input list {source_path}")
+        source = CsvSource(source_path, options.number_column, encoding=options.encoding)
+        stats = RunStats()
+        progress = ProgressReporter(stats, self.log, options.progress_interval)
+        if options.count_rows:
+            stats.total_rows, _ = source.count()
+            self.log.info("Number hygiene: %s has %s data rows", source_path, f"{stats.total_rows:,}")
+
+        settings = self.hook.settings  # a broken connection fails here, before any work
+        self.hook.get_conn()  # build the shared session and limiter before threads race for them
+        workers = options.workers or default_workers(settings.rate_limit, POOL_SIZE)
+        checkpoint = CheckpointLog(
+            state_dir_for(output), every=options.checkpoint_every, interval=options.checkpoint_interval
+        )
+        workdir = Path(tempfile.mkdtemp(prefix="sms-hygiene-"))
+        store = ResultStore(workdir)
+        try:
+            self._load_reusable(store, checkpoint)
+            with source.rows() as (header, number_index, rows), ResultWriters(workdir, header) as writers:
+                pipeline = CheckPipeline(
+                    hook=self.hook,
+                    options=options,
+                    workers=workers,
+                    store=store,
+                    checkpoint=checkpoint,
+                    writers=writers,
+                    stats=stats,
+                    progress=progress,
+                )
+                self.log.info(
+                    "Number hygiene: %d checking threads, at most %d checks in flight, pace %.0f requests/s",
+                    workers,
+                    pipeline.max_in_flight,
+                    self.hook.limiter.rate,
+                )
+                try:
+                    pipeline.run(rows, number_index)
+                except FATAL_ERRORS as exc:
+                    raise _connection_refused(exc, stats, checkpoint) from None
+                stats.blank_lines = source.blank_lines
+            writers.publish(destinations)
+        finally:
+            store.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        checkpoint.clear()
+        progress.report()
+        summary = HygieneSummary.from_stats(
+            stats, progress.elapsed(), {name: str(path) for name, path in destinations.items()}
+        )
+        self._warn_about(summary)
+        return summary
+
+    def _load_reusable(self, store: ResultStore, checkpoint: CheckpointLog) -> None:
+        options = self.options
+        started = time.monotonic()
+        resumed = store.add_reusable(checkpoint.load(options.reuse_max_age), RESUME)
+        if resumed:
+            self.log.info(
+                "Number hygiene: resuming; %s numbers checked by an earlier try (%s) are reused "
+                "without calls",
+                f"{resumed:,}",
+                checkpoint.state_dir,
+            )
+        if options.previous_results:
+            previous = storage_path(options.previous_results)
+            if not previous.exists():
+                self.log.info("Number hygiene: no previous results at %s yet; checking all", previous)
+                return
+            cached = store.add_reusable(read_previous_results(previous, options.reuse_max_age), CACHE)
+            self.log.info(
+                "Number hygiene: %s answers from %s are recent enough to reuse (max age %s, %.1f s)",
+                f"{cached:,}",
+                previous,
+                options.reuse_max_age,
+                time.monotonic() - started,
+            )
+
+    def _warn_about(self, summary: HygieneSummary) -> None:
+        errors = summary.verdicts.get("ERROR", 0)
+        if errors:
+            self.log.warning(
+                "Number hygiene: %d numbers could not be checked (verdict ERROR, reason in 'error'); "
+                "the next run checks them again",
+                errors,
+            )
+        if summary.unchecked_rows:
+            self.log.warning(
+                "Number hygiene: the max_api_calls budget (%s) was used up at data row %s: %d rows are "
+                "UNCHECKED (listed in %s)",
+                self.options.max_api_calls,
+                summary.first_unchecked_row,
+                summary.unchecked_rows,
+                summary.flagged_path,
+            )
+        if summary.ragged_rows:
+            self.log.warning(
+                "Number hygiene: %d rows had more or fewer fields than the header (padded or cut to fit)",
+                summary.ragged_rows,
+            )
+
+
+def _connection_refused(exc: SmsApiError, stats: RunStats, checkpoint: CheckpointLog) -> SmsApiError:
+    """The same error, saying that the run stopped and what it kept."""
+    message = (
+        f"{exc.message} Number hygiene stopped: the connection is refused, so every other number "
+        f"would fail the same way. {checkpoint.saved:,} paid answers are saved in {checkpoint.state_dir}: "
+        "fix the connection and run again (same output path), and they are not paid again."
+    )
+    return type(exc)(
+        message, error_code=exc.error_code, error_reason=exc.error_reason, http_status=exc.http_status
+    )

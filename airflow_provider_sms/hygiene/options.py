@@ -1,0 +1,98 @@
+"""The knobs of a hygiene run, validated once, before any file is opened."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_WORKERS = 16
+DEFAULT_MAX_AGE = timedelta(days=7)
+DEFAULT_CHECKPOINT_EVERY = 500
+DEFAULT_CHECKPOINT_INTERVAL = 10.0
+DEFAULT_PROGRESS_INTERVAL = 30.0
+# A look-up takes ~200 ms at worst on a good day: enough threads to keep the limiter's
+# every slot used while others wait for answers, with 50 % spare for slow answers.
+PLANNED_LATENCY_S = 0.2
+LATENCY_SPARE = 1.5
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_max_age(value: str | int | float | timedelta | None) -> timedelta | None:
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"90s"``, seconds as a number, or a timedelta.
+
+    :param value: the age; ``None`` means no limit.
+    """
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"max_age must be a duration, not {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"max_age {value!r} is not a duration like '7d', '12h', '30m' or seconds")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if seconds <= 0:
+        raise ValueError(f"max_age must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def default_workers(rate_limit: float, pool_size: int) -> int:
+    """Threads enough to saturate ``rate_limit`` at ~200 ms per answer, within the hook's pool."""
+    needed = math.ceil(rate_limit * PLANNED_LATENCY_S * LATENCY_SPARE)
+    return max(1, min(pool_size, max(DEFAULT_WORKERS, needed)))
+
+
+@dataclass(frozen=True)
+class HygieneOptions:
+    """How a hygiene run checks and what it may spend (see :class:`NumberHygieneOperator`).
+
+    :param number_column: the input column holding phone numbers.
+    :param default_region: ISO region for national numbers (``"GB"``); ``None`` refuses them.
+    :param encoding: the input's text encoding.
+    :param workers: checking threads; ``None`` derives it from the connection's rate limit.
+    :param max_api_calls: stop checking new numbers before making more calls than this.
+    :param previous_results: an earlier output whose answers may be reused.
+    :param max_age: answers older than this are never reused (previous results and resume state).
+    :param skip_fraud_check_if_unreachable: no fraud check after an undelivered HLR look-up.
+    :param count_rows: read the input once first, for a total, an ETA and early input errors.
+    :param checkpoint_every: save resume state after this many paid answers...
+    :param checkpoint_interval: ...or after this many seconds, whichever comes first.
+    :param progress_interval: seconds between progress lines in the task log.
+    """
+
+    number_column: str = "number"
+    default_region: str | None = None
+    encoding: str = "utf-8"
+    workers: int | None = None
+    max_api_calls: int | None = None
+    previous_results: str | None = None
+    max_age: timedelta | str | float | None = DEFAULT_MAX_AGE
+    skip_fraud_check_if_unreachable: bool = False
+    count_rows: bool = True
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_age", parse_max_age(self.max_age))
+        if not self.number_column or not self.number_column.strip():
+            raise ValueError("number_column must name a column")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.max_api_calls is not None and self.max_api_calls < 0:
+            raise ValueError("max_api_calls must be 0 or more")
+        if self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        if self.checkpoint_interval <= 0 or self.progress_interval <= 0:
+            raise ValueError("checkpoint_interval and progress_interval must be positive")
+
+    @property
+    def reuse_max_age(self) -> timedelta | None:
+        """``max_age`` as a timedelta (``None``: reuse answers of any age)."""
+        return parse_max_age(self.max_age)

@@ -1,0 +1,147 @@
+"""Resume after a kill: the engine runs in a child process that is SIGKILLed mid-run; the next
+run (an Airflow retry, or a rerun with the same output path) reuses what the dead one paid for.
+The sandbox ledger of both runs together is the proof."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
+from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
+
+RATE = 1000
+WORKERS = 4
+
+# The child: the engine over the list, saving state after every few answers. With a
+# positive ``answer_only``, look-ups after that many hang forever (a network that stopped
+# answering), so the kill lands when no request is under way.
+CHILD = r"""
+import sys, threading
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
+
+source, output, answer_only, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+lock = threading.Lock()
+started = 0
+
+
+class StallingHook(SmsApiHook):
+    def hlr_lookup(self, number):
+        global started
+        with lock:
+            started += 1
+            mine = started
+        if 0 < answer_only < mine:
+            threading.Event().wait()
+        return super().hlr_lookup(number)
+
+
+options = HygieneOptions(workers=workers, checkpoint_every=2, checkpoint_interval=0.05, progress_interval=1)
+HygieneEngine(StallingHook(), options).run(source, output)
+"""
+
+
+def make_list(path: Path, unique: int) -> list[str]:
+    """``unique`` valid mobiles, each followed later by a repeat in another format, and an invalid row."""
+    numbers = [f"+447400{n:06d}" for n in range(100_000, 100_000 + unique)]
+    rows = [*numbers, "not a number", *(f"00{n[1:]}" for n in numbers[::3])]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "number"])
+        writer.writerows([f"r{i}", number] for i, number in enumerate(rows, start=1))
+    return rows
+
+
+def saved_answers(output: Path) -> int:
+    state = CheckpointLog(ObjectStoragePath(f"{output}.state"), every=1, interval=1)
+    return sum(1 for _ in state.load(None))
+
+
+def run_and_kill(sandbox, source: Path, output: Path, *, answer_only: int, kill_after: int) -> None:
+    conn = json.loads(sandbox.airflow_conn_json())
+    conn["extra"]["rate_limit"] = RATE
+    env = {**os.environ, "AIRFLOW_CONN_SMS_API_DEFAULT": json.dumps(conn)}
+    args = [sys.executable, "-c", CHILD, str(source), str(output), str(answer_only), str(WORKERS)]
+    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while saved_answers(output) < kill_after:
+            assert child.poll() is None, f"the child ended early: {child.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the child saved no state in time"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    assert not output.exists()  # nothing published by the dead run
+
+
+def paid_by_number(sandbox) -> Counter[tuple[str, str]]:
+    return Counter((e["product"], e["number"]) for e in sandbox.ledger() if e["billable"])
+
+
+@pytest.fixture
+def fast_sandbox(sandbox, monkeypatch):
+    sandbox.set_rate_limit(RATE)
+    conn = json.loads(sandbox.airflow_conn_json())
+    conn["extra"]["rate_limit"] = RATE
+    monkeypatch.setenv("AIRFLOW_CONN_SMS_API_DEFAULT", json.dumps(conn))
+    return sandbox
+
+
+def rerun(source: Path, output: Path) -> dict:
+    return HygieneEngine(SmsApiHook(), HygieneOptions(workers=WORKERS)).run(source, output).to_dict()
+
+
+def test_rerun_after_kill_pays_for_no_number_twice(fast_sandbox, tmp_path) -> None:
+    source, output = tmp_path / "list.csv", tmp_path / "out" / "checked.csv"
+    rows = make_list(source, unique=30)
+
+    run_and_kill(fast_sandbox, source, output, answer_only=12, kill_after=12)
+    assert sum(paid_by_number(fast_sandbox).values()) == 24  # 12 numbers checked before the kill
+
+    summary = rerun(source, output)
+
+    paid = paid_by_number(fast_sandbox)
+    unique = {n for n in rows if n.startswith("+")}
+    assert paid == Counter({(product, n): 1 for n in unique for product in ("hlr", "fraudcheck")})
+    assert summary["calls_saved_by"]["resume"] == 24
+    assert summary["api_calls"] == 2 * 30 - 24
+    with output.open(encoding="utf-8", newline="") as handle:
+        out = list(csv.DictReader(handle))
+    assert [r["id"] for r in out] == [f"r{i}" for i in range(1, len(rows) + 1)]  # complete, in order
+    assert Counter(r["verdict"] for r in out) == {"VALID": len(rows) - 1, "INVALID": 1}
+    assert not Path(f"{output}.state").exists()  # removed once the output was published
+
+
+def test_kill_at_any_moment_repays_at_most_the_checks_under_way(fast_sandbox, tmp_path) -> None:
+    """A kill while requests are in flight: those answers are lost with the process, so those
+    numbers are paid again; that is at most the checks submitted (2 x workers), never more."""
+    fast_sandbox.set_latency(20)
+    source, output = tmp_path / "list.csv", tmp_path / "checked.csv"
+    rows = make_list(source, unique=200)
+
+    run_and_kill(fast_sandbox, source, output, answer_only=0, kill_after=40)
+    summary = rerun(source, output)
+
+    paid = paid_by_number(fast_sandbox)
+    unique = {n for n in rows if n.startswith("+")}
+    assert {n for _, n in paid} == unique
+    assert max(paid.values()) <= 2
+    paid_twice = {n for (_, n), count in paid.items() if count == 2}
+    assert len(paid_twice) <= 2 * WORKERS
+    assert summary["calls_saved_by"]["resume"] >= 2 * 40
+    assert summary["rows"] == len(rows)

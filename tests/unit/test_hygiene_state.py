@@ -1,0 +1,141 @@
+"""Resume state chunks, previous results and the on-disk store."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_sms.hygiene.checkpoint import CheckpointLog, parse_checked_at
+from airflow_provider_sms.hygiene.previous import read_previous_results
+from airflow_provider_sms.hygiene.reader import HygieneInputError
+from airflow_provider_sms.hygiene.store import CACHE, RESUME, ResultStore
+from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, Verdict
+
+NOW = datetime(2024, 6, 10, 2, 0, tzinfo=timezone.utc)
+
+
+def check(n: int, verdict: Verdict = Verdict.VALID, *, days_old: float = 1) -> NumberCheck:
+    at = (NOW - timedelta(days=days_old)).isoformat()
+    return NumberCheck(f"+4474001234{n:02d}", verdict, "DELIVERED", "23410", "O2, UK", "GB", "PASSED", "", at)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_chunks_are_flushed_by_count_or_time_and_read_back(tmp_path) -> None:
+    clock = Clock()
+    state_dir = ObjectStoragePath(str(tmp_path / "out.csv.state"))
+    state = CheckpointLog(state_dir, every=3, interval=10, clock=clock)
+
+    state.add(check(1))
+    state.add(NumberCheck("+447400123402", Verdict.ERROR, error="HLR failed"))  # checked again next time
+    state.add(NumberCheck("", Verdict.INVALID, error="letters"))  # free to recompute
+    assert not state.due()
+    clock.now = 10.5
+    assert state.due()
+    state.flush()
+    for n in (3, 4, 5):
+        state.add(check(n))
+    assert state.due()  # three buffered
+    state.flush()
+
+    chunks = sorted(p.name for p in (tmp_path / "out.csv.state").iterdir())
+    assert len(chunks) == 2
+    assert all(c.startswith("part-") for c in chunks)
+    assert list(state.load(None, now=NOW)) == [check(1), check(3), check(4), check(5)]
+    assert state.saved == 4
+
+
+def test_a_chunk_cut_short_is_ignored(tmp_path) -> None:
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "s")), every=10, interval=10)
+    for n in (1, 2):
+        state.add(check(n))
+    state.flush()
+    chunk = next((tmp_path / "s").iterdir())
+    text = chunk.read_text()
+    chunk.write_text(text[: text.rindex("#complete")])  # killed before the footer was written
+
+    assert list(state.load(None, now=NOW)) == []
+
+
+def test_old_answers_are_not_resumed(tmp_path) -> None:
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "s")), every=10, interval=10)
+    state.add(check(1, days_old=1))
+    state.add(check(2, days_old=8))
+    state.flush()
+
+    assert [c.e164 for c in state.load(timedelta(days=7), now=NOW)] == [check(1).e164]
+    state.clear()
+    assert not (tmp_path / "s").exists()
+
+
+def write_output(path: Path, checks: list[NumberCheck]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "number", *RESULT_COLUMNS])
+        for i, c in enumerate(checks):
+            writer.writerow([i, c.e164, *c.output_fields(duplicate=False)])
+
+
+def test_previous_results_keep_only_recent_judged_numbers(tmp_path) -> None:
+    previous = tmp_path / "night1.csv"
+    write_output(
+        previous,
+        [
+            check(1),
+            check(2, Verdict.FRAUDULENT),
+            check(3, days_old=30),
+            NumberCheck("+447400123404", Verdict.ERROR, error="timeout", checked_at=NOW.isoformat()),
+            NumberCheck("+447400123405", Verdict.UNCHECKED, error="budget"),
+            NumberCheck("", Verdict.INVALID, error="letters", checked_at=NOW.isoformat()),
+        ],
+    )
+
+    reused = list(read_previous_results(ObjectStoragePath(str(previous)), timedelta(days=7), now=NOW))
+
+    assert reused == [check(1), check(2, Verdict.FRAUDULENT)]
+
+
+def test_previous_results_must_be_a_hygiene_output(tmp_path) -> None:
+    (tmp_path / "clean.csv").write_text("id,number,e164\n1,+44,+44\n")
+
+    with pytest.raises(HygieneInputError, match=r"not a hygiene output: it lacks the columns \['verdict'"):
+        list(read_previous_results(ObjectStoragePath(str(tmp_path / "clean.csv")), None))
+
+
+def test_store_seen_and_reusable(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    try:
+        assert store.seen(check(1).e164) is None
+        store.remember(check(1))
+        assert store.seen(check(1).e164) == check(1)
+        assert store.add_reusable([check(2)], RESUME) == 1
+        assert store.add_reusable([check(2, Verdict.FRAUDULENT), check(3)], CACHE) == 1  # resume wins
+        assert store.reusable(check(2).e164) == (check(2), RESUME)
+        assert store.reusable(check(3).e164) == (check(3), CACHE)
+        assert store.reusable(check(4).e164) is None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-06-01T02:00:00+00:00", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
+        ("2024-06-01T02:00:00Z", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
+        ("2024-06-01 02:00:00", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
+        ("", None),
+        ("yesterday", None),
+    ],
+)
+def test_parse_checked_at(text: str, expected: datetime | None) -> None:
+    assert parse_checked_at(text) == expected
