@@ -1,0 +1,199 @@
+"""The webhook plugin served over HTTP, storing into a real Airflow metadata database, fed by
+the HTTPS sandbox: receipts and inbound SMS become Asset events exactly once, also when
+deliveries repeat, race each other, or the database fails once and the sandbox retries."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from airflow.sdk import Asset
+from fastapi import FastAPI
+
+from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
+from airflow_provider_sms.callbacks import resolve_callback_url
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.plugins.store import MetadataEventStore, dedupe_table
+from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
+from tests.airflow_e2e.servers import serve_asgi
+
+SECRET = "receiver-test-secret-0123456789"
+MOBILE = "+447911123456"
+
+
+@dataclass
+class Receiver:
+    base_url: str
+    store: MetadataEventStore
+
+    @property
+    def receipts_url(self) -> str:
+        return f"{self.base_url}{URL_PREFIX}/webhooks/{SECRET}/delivery-receipts"
+
+    @property
+    def inbound_url(self) -> str:
+        return f"{self.base_url}{URL_PREFIX}/webhooks/{SECRET}/inbound-sms"
+
+
+@pytest.fixture
+def receiver(airflow_db: Any) -> Iterator[Receiver]:
+    """The plugin's app mounted under /sms-api, as Airflow's API server mounts it."""
+    store = MetadataEventStore()
+    root = FastAPI()
+    app = create_app(secrets=SecretSource(lambda: SECRET, ttl=0), store=store)
+    root.mount(URL_PREFIX, SecretRedactingApp(app))
+    with serve_asgi(root) as base_url:
+        yield Receiver(base_url, store)
+
+
+def events_of(asset: Asset, **match: Any) -> list[dict[str, Any]]:
+    """``extra`` of the asset's stored events whose fields equal ``match``."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(
+            sa.select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == asset.name, AssetModel.uri == asset.uri)
+            .order_by(AssetEvent.id)
+        ).all()
+    return [dict(extra) for extra in rows if all(extra.get(k) == v for k, v in match.items())]
+
+
+def fresh_seed() -> int:
+    """Sandboxes with one seed give the same message ids; the session's database is shared."""
+    return uuid.uuid4().int % 2**31
+
+
+def inbound(message_id: str, text: str = "Hello") -> dict[str, Any]:
+    return {
+        "from": "447911123456",
+        "to": "447700900000",
+        "messageId": message_id,
+        "text": text,
+        "timestamp": 1578787200,
+        "parts": 1,
+    }
+
+
+def test_inbound_sms_from_the_sandbox_is_stored_once(receiver, sandbox_factory):
+    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+        payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "STOP")
+        (record,) = sandbox.wait_for_deliveries(1, timeout=15, kind="inbound")
+    assert (record["delivered"], record["last_status"], record["attempts"]) == (True, 200, 1)
+    assert events_of(INBOUND_SMS, messageId=payload["messageId"]) == [payload]
+
+
+def test_sms_receipts_reach_the_plugin_through_callback_url_airflow(receiver, sandbox_factory, monkeypatch):
+    """The operators' callback_url="airflow" resolves to this plugin's route (callbacks.py)."""
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", receiver.base_url)
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", SECRET)
+    callback = resolve_callback_url("airflow")
+    assert callback == receiver.receipts_url
+    with sandbox_factory(seed=fresh_seed()) as sandbox:
+        monkeypatch.setenv("AIRFLOW_CONN_SMS_API_DEFAULT", sandbox.airflow_conn_json())
+        hook = SmsApiHook()
+        undelivered = hook.send_sms("+447911123499", "Your code is 1234", callback_url=callback).request_id
+        delivered = hook.send_sms("+447911123401", "Your code is 1234", callback_url=callback).request_id
+        records = sandbox.wait_for_deliveries(4, timeout=15, kind="receipt")
+    assert [r["last_status"] for r in records] == [200] * 4
+    assert [(e["requestId"], e["status"]) for e in events_of(DELIVERY_RECEIPTS, requestId=undelivered)] == [
+        (undelivered, "SENT"),
+        (undelivered, "UNDELIVERED"),
+    ]
+    assert [(e["requestId"], e["status"]) for e in events_of(DELIVERY_RECEIPTS, requestId=delivered)] == [
+        (delivered, "SENT"),
+        (delivered, "DELIVERED"),
+    ]
+
+
+def test_concurrent_repeats_of_one_event_store_it_once(receiver):
+    payload = inbound(f"race-{uuid.uuid4()}")
+    barrier = threading.Barrier(16)
+
+    def deliver(_: int) -> tuple[int, str]:
+        with httpx.Client(timeout=30, trust_env=False) as client:
+            barrier.wait()
+            response = client.post(receiver.inbound_url, json=payload)
+            return response.status_code, response.json().get("status", "")
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(deliver, range(16)))
+    assert {status for status, _ in answers} == {200}
+    assert sorted(outcome for _, outcome in answers) == ["duplicate"] * 15 + ["stored"]
+    assert events_of(INBOUND_SMS, messageId=payload["messageId"]) == [payload]
+
+
+def test_database_failure_answers_503_and_the_sandbox_retry_stores_it(receiver, sandbox_factory, mocker):
+    """The first write fails inside the transaction (after the dedupe row was inserted): both
+    roll back, the endpoint answers 503, the sandbox re-sends, the event is stored once."""
+    from airflow.assets.manager import AssetManager
+
+    real = AssetManager.register_asset_change.__func__  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def fail_once(cls: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("INSERT INTO asset_event", {}, sqlite3.OperationalError("disk I/O"))
+        return real(cls, **kwargs)
+
+    mocker.patch.object(AssetManager, "register_asset_change", classmethod(fail_once))
+    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+        payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "Unsubscribe")
+        (record,) = sandbox.wait_for_deliveries(1, timeout=20, kind="inbound")
+    assert record["attempts"] >= 2
+    assert (record["delivered"], record["last_status"]) == (True, 200)
+    assert events_of(INBOUND_SMS, messageId=payload["messageId"]) == [payload]
+    assert receiver.store.count(f"inbound:{payload['messageId']}") == 1
+
+
+def test_events_of_an_asset_no_dag_declared_yet_are_stored(airflow_db):
+    """The asset row is created on first use, once, even by concurrent first events."""
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+
+    fresh = Asset(f"sms-api://test-fresh-{uuid.uuid4().hex}")
+    store = MetadataEventStore()
+    barrier = threading.Barrier(6)
+
+    def save(i: int) -> bool:
+        barrier.wait()
+        return store.save(fresh, f"test:{fresh.name}:{i}", {"n": i}).duplicate
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        duplicates = list(pool.map(save, range(6)))
+    assert duplicates == [False] * 6
+    with create_session() as session:
+        assert session.scalar(sa.select(sa.func.count()).where(AssetModel.name == fresh.name)) == 1
+    assert sorted(e["n"] for e in events_of(fresh)) == list(range(6))
+
+
+def test_dedupe_rows_point_at_their_asset_events(receiver):
+    payload = inbound(f"link-{uuid.uuid4()}")
+    assert httpx.post(receiver.inbound_url, json=payload, trust_env=False).json() == {"status": "stored"}
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(
+            sa.select(dedupe_table).where(dedupe_table.c.dedupe_key == f"inbound:{payload['messageId']}")
+        ).one()
+    assert row.asset_name == INBOUND_SMS.name
+    assert row.asset_event_id is not None
+
+
+def test_wrong_secret_is_refused_over_http_and_nothing_stored(receiver):
+    payload = inbound(f"wrong-{uuid.uuid4()}")
+    url = receiver.inbound_url.replace(SECRET, "guess-" + SECRET[6:])
+    response = httpx.post(url, json=payload, trust_env=False)
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
+    assert events_of(INBOUND_SMS, messageId=payload["messageId"]) == []
