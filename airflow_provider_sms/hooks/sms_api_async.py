@@ -240,11 +240,19 @@ def _ssl_context(conn_id: str, verify: bool | str) -> ssl.SSLContext | bool:
 
 
 def _caused_by_tls(exc: BaseException) -> bool:
-    """Whether an httpx error comes from a failed TLS handshake (it wraps the ``ssl`` error)."""
+    """Whether an httpx error is a failed TLS handshake: a ``ConnectError`` wrapping an ``ssl`` error.
+
+    A read timeout also has ``ssl`` exceptions in its chain (``SSLWantReadError``): only a
+    failure while connecting is a handshake failure.
+    """
+    if not isinstance(exc, httpx.ConnectError):
+        return False
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLError):
+        if isinstance(cause, ssl.SSLError) and not isinstance(
+            cause, (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+        ):
             return True
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__

@@ -17,10 +17,20 @@ from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
 from airflow_provider_sms.operators.sms import numbers_from_value
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 
-class SmsNotifier(BaseNotifier):
+class SmsApiNotifier(BaseNotifier):
+    """What both notifiers share: the template environment of DAG-level callbacks."""
+
+    def get_template_env(self, dag: Any = None) -> jinja2.Environment:
+        # DAG-level callbacks may get a serialized DAG (dag.test() passes one), which cannot
+        # build a template environment: render with the default one instead of failing.
+        return super().get_template_env(dag=dag if hasattr(dag, "get_template_env") else None)
+
+
+class SmsNotifier(SmsApiNotifier):
     """Send an SMS to one or several numbers, e.g. as ``on_failure_callback``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
@@ -122,4 +132,4 @@ def _outcome(number: str, result: object) -> tuple[str, BaseException | None]:
     return number, None
 
 
-__all__ = ["SmsNotifier", "send_sms_notification"]
+__all__ = ["SmsApiNotifier", "SmsNotifier", "send_sms_notification"]

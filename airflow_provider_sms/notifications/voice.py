@@ -7,19 +7,17 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier
-
 from airflow_provider_sms.api.constants import DEFAULT_LANGUAGE
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from airflow_provider_sms.notifications.sms import _outcome, recipients, report
+from airflow_provider_sms.notifications.sms import SmsApiNotifier, _outcome, recipients, report
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class VoiceCallNotifier(BaseNotifier):
+class VoiceCallNotifier(SmsApiNotifier):
     """Call one or several numbers and speak a text, e.g. as ``on_failure_callback``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the

@@ -27,7 +27,7 @@ ALICE, BOB, CAROL = "+447911123431", "+447911123432", "+447911123433"
 
 
 @pytest.fixture(autouse=True)
-def _journal(monkeypatch, tmp_path):
+def journal(monkeypatch, tmp_path):
     return use_journal(monkeypatch, tmp_path)
 
 
@@ -86,7 +86,7 @@ def test_unsupported_language_fails_before_any_request(sandbox, monkeypatch, cap
     assert "does not support language 'de'; supported: en, ru" in capfd.readouterr().out
 
 
-def test_flash_call_with_lost_answer_is_not_placed_again(sandbox, monkeypatch, _journal) -> None:
+def test_flash_call_with_lost_answer_is_not_placed_again(sandbox, monkeypatch, journal) -> None:
     use_sandbox(monkeypatch, sandbox, timeout=0.5)
     sandbox.set_faults("stall=1.0,stall_seconds=2")
 
@@ -95,7 +95,7 @@ def test_flash_call_with_lost_answer_is_not_placed_again(sandbox, monkeypatch, _
     assert states(dr) == {("flash", -1): "failed"}
     assert try_number(dr, "flash") == 1  # unknown outcome: failing again on retry would not help
     assert billable(sandbox, "flash") == {ALICE: 1}
-    [entry] = journal_entries(_journal)
+    [entry] = journal_entries(journal)
     assert entry["status"] == "unknown"
     assert entry["kind"] == "flash_call"
 

@@ -1,0 +1,98 @@
+"""The example DAGs parse cleanly and run end to end against the HTTPS sandbox."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.airflow_env import REPO_ROOT
+from tests.dags.ops_support import (
+    billable,
+    load_dag,
+    requests_for,
+    run_dag,
+    states,
+    use_journal,
+    use_sandbox,
+    xcom,
+)
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+EXAMPLES = REPO_ROOT / "example_dags"
+
+
+def test_example_dags_have_no_import_errors() -> None:
+    """What ``airflow dags list-import-errors --local`` checks, with example_dags/ as the DAGs folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES), safe_mode=False)
+
+    assert bag.import_errors == {}
+    assert {
+        "phone_verification_incoming_call",
+        "phone_verification_flash_call",
+        "failure_alerting",
+    } <= set(bag.dag_ids)
+
+
+def test_phone_verification_by_incoming_call(sandbox, monkeypatch, tmp_path) -> None:
+    use_sandbox(monkeypatch, sandbox)
+    use_journal(monkeypatch, tmp_path)
+
+    dr = run_dag(EXAMPLES / "phone_verification.py", "phone_verification_incoming_call")
+
+    assert set(states(dr).values()) == {"success"}
+    assert xcom(dr, "wait_for_call")["status"] == "DELIVERED"
+    request_id = xcom(dr, "reserve_number")["request_id"]
+    assert [e["request_id"] for e in requests_for(sandbox, "notify")] == [request_id]
+
+
+def test_phone_verification_by_flash_call(sandbox, monkeypatch, tmp_path) -> None:
+    use_sandbox(monkeypatch, sandbox)
+    use_journal(monkeypatch, tmp_path)
+
+    dr = run_dag(
+        EXAMPLES / "phone_verification.py", "phone_verification_flash_call", run_conf={"code": "90210"}
+    )
+
+    assert set(states(dr).values()) == {"success"}
+    assert xcom(dr, "flash_call")["from_number"].endswith("90210")
+    assert billable(sandbox, "flash") == {"+447911123451": 1}
+    assert len(requests_for(sandbox, "notify")) == 1
+
+
+def test_failure_alerting_pages_by_sms_and_voice(sandbox, monkeypatch) -> None:
+    use_sandbox(monkeypatch, sandbox)
+    oncall = "+447911123457"
+
+    dr = run_dag(EXAMPLES / "failure_alerting.py", "failure_alerting", run_conf={"oncall": oncall})
+
+    assert states(dr) == {("load_orders", -1): "failed"}
+    assert billable(sandbox, "t2s") == {oncall: 1}
+    # The task callback's SMS. The DAG callback's SMS needs the connection outside any task,
+    # which dag.test() here cannot give it (see test_failure_alerting_dag_callback).
+    assert billable(sandbox, "sms")[oncall] >= 1
+
+
+def test_failure_alerting_dag_callback(sandbox, monkeypatch) -> None:
+    """The DAG-level notifier renders with the serialized DAG a DAG callback gets, and sends."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    use_sandbox(monkeypatch, sandbox)
+    dag = load_dag(EXAMPLES / "failure_alerting.py", "failure_alerting")
+    [notifier] = (
+        dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    )
+    serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    context = {
+        "dag": serialized,
+        "dag_run": SimpleNamespace(run_id="manual__2024-01-01"),
+        "params": {"oncall": "+447911123458"},
+        "reason": "task_failure",
+    }
+
+    notifier(context)
+
+    assert notifier.text == "Airflow: run manual__2024-01-01 of failure_alerting failed"
+    assert billable(sandbox, "sms") == {"+447911123458": 1}
