@@ -79,6 +79,7 @@ def number_list_hygiene() -> None:
         number_column="{{ params.number_column }}",
         sms_api_conn_id="{{ params.conn_id }}",
         max_age="{{ params.max_age }}",
+        progress_interval=10,
         retries=2,  # a retry resumes from the saved state: numbers already checked are not paid again
     )
 

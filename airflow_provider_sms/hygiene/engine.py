@@ -13,7 +13,7 @@ from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import POOL_SIZE
 from airflow_provider_sms.hygiene.checker import FATAL_ERRORS
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
-from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers
+from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age
 from airflow_provider_sms.hygiene.paths import (
     PathLike,
     clean_path_for,
@@ -133,7 +133,7 @@ class HygieneEngine:
                 "Number hygiene: %s answers from %s are recent enough to reuse (max age %s, %.1f s)",
                 f"{cached:,}",
                 previous,
-                options.reuse_max_age,
+                format_age(options.reuse_max_age),
                 time.monotonic() - started,
             )
 

@@ -42,6 +42,17 @@ def parse_max_age(value: str | int | float | timedelta | None) -> timedelta | No
     return timedelta(seconds=seconds)
 
 
+def format_age(age: timedelta | None) -> str:
+    """``timedelta(days=7)`` → ``"7d"`` (for log lines); ``None`` → ``"any age"``."""
+    if age is None:
+        return "any age"
+    seconds = age.total_seconds()
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
 def default_workers(rate_limit: float, pool_size: int) -> int:
     """Threads enough to saturate ``rate_limit`` at ~200 ms per answer, within the hook's pool."""
     needed = math.ceil(rate_limit * PLANNED_LATENCY_S * LATENCY_SPARE)

@@ -83,7 +83,8 @@ class ProgressReporter:
         rate = s.rows / elapsed
         if s.total_rows:
             done = f"{s.rows:,}/{s.total_rows:,} rows ({100.0 * s.rows / s.total_rows:.1f}%)"
-            eta = f", ETA {_duration((s.total_rows - s.rows) / rate)}" if rate > 0 else ""
+            left = s.total_rows - s.rows
+            eta = f", ETA {_duration(left / rate)}" if rate > 0 and left > 0 else ""
         else:
             done, eta = f"{s.rows:,} rows", ""
         self.log.info(

@@ -23,7 +23,7 @@ def read(src: CsvSource) -> tuple[list[str], int, list[tuple[int, int, list[str]
 
 
 def test_rows_with_line_numbers_blank_lines_skipped(tmp_path) -> None:
-    src = source(tmp_path, b"id, number \r\n\r\n1,+447400123456\r\n,\r\n2,\"+44 7400\n123457\"\r\n3,x\r\n")
+    src = source(tmp_path, b'id, number \r\n\r\n1,+447400123456\r\n,\r\n2,"+44 7400\n123457"\r\n3,x\r\n')
 
     header, index, rows = read(src)
 

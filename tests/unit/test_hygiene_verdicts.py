@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import InvalidNumberError, ServerError, SmsApiConnectionError
-from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, parse_max_age
+from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age, parse_max_age
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, Verdict, decide
 
 N = "+447400123456"
@@ -120,6 +120,20 @@ def test_parse_max_age(value, expected) -> None:
 def test_parse_max_age_refuses(value) -> None:
     with pytest.raises(ValueError, match="max_age"):
         parse_max_age(value)
+
+
+@pytest.mark.parametrize(
+    ("age", "text"),
+    [
+        (timedelta(days=7), "1w"),
+        (timedelta(days=3), "3d"),
+        (timedelta(hours=36), "36h"),
+        (timedelta(seconds=90), "90s"),
+        (None, "any age"),
+    ],
+)
+def test_format_age(age, text: str) -> None:
+    assert format_age(age) == text
 
 
 def test_default_workers_saturate_the_rate_within_the_pool() -> None:
