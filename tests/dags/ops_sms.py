@@ -73,3 +73,7 @@ with DAG(
         text="Hello {{ params.who }}",
         sender="Alerts",
     )
+
+
+with DAG("ops_sms_receipts", schedule=None, start_date=START, catchup=False):
+    SendSmsOperator(task_id="send", numbers=GOOD[:2], text="Receipts please", callback_url="airflow")

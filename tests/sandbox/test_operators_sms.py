@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -120,3 +121,37 @@ def test_changed_text_is_a_new_message(sandbox, monkeypatch, tmp_path) -> None:
 
     assert xcom(dr, "send")["already_sent"] == 0
     assert billable(sandbox, "sms") == dict.fromkeys(GOOD, 2)
+
+
+def test_callback_url_airflow_resolves_at_execution(sandbox, monkeypatch, tmp_path, webhook_receiver, capfd):
+    """``callback_url="airflow"``: the receipts reach this deployment's webhook, and the secret
+    in its URL appears neither in the logs nor in the rendered template fields."""
+    secret = "s3cret-0123456789-abcdef"
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", webhook_receiver.url)
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", secret)
+
+    dr = run_dag(DAG_FILE, "ops_sms_receipts")
+
+    assert states(dr) == {("send", -1): "success"}
+    webhook_receiver.wait_for(2)  # the first receipt of each number
+    paths = {r["path"] for r in webhook_receiver.records}
+    assert paths == {f"/hook/sms-api/webhooks/{secret}/delivery-receipts"}
+    assert secret not in capfd.readouterr().out
+    rendered = rendered_fields(dr, "send")
+    assert rendered["callback_url"] == "airflow"
+    assert secret not in json.dumps(rendered)
+
+
+def rendered_fields(dag_run, task_id: str) -> dict:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id)
+            .one()
+        )
+        return dict(row.rendered_fields)

@@ -1,0 +1,246 @@
+"""Operators, sensor and callbacks without the network: argument handling and decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
+
+from airflow_provider_sms import callbacks
+from airflow_provider_sms.api import verification as v
+from airflow_provider_sms.exceptions import SmsApiConfigError
+from airflow_provider_sms.journal import Outcome, SendResult
+from airflow_provider_sms.operators.calls import (
+    FlashCallOperator,
+    IncomingCallVerificationOperator,
+    PinToSpeechCallOperator,
+    TextToSpeechCallOperator,
+)
+from airflow_provider_sms.operators.insight import FraudCheckOperator, HlrLookupOperator
+from airflow_provider_sms.operators.sms import (
+    SendSmsOperator,
+    build_report,
+    normalize_all,
+    numbers_from_file,
+    numbers_from_value,
+)
+from airflow_provider_sms.sensors.incoming_call import IncomingCallSensor
+from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
+
+A, B = "+447911123456", "+447911123457"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, []),
+        (A, [A]),
+        (447911123456, ["447911123456"]),
+        (f"{A}, {B}\n+447911123458; ", [A, B, "+447911123458"]),
+        (f'["{A}", "{B}"]', [A, B]),
+        ([A, [B]], [A, B]),
+        ((n for n in (A,)), [A]),
+    ],
+)
+def test_numbers_from_value(value: Any, expected: list[str]) -> None:
+    assert list(numbers_from_value(value)) == expected
+
+
+def test_numbers_from_value_refuses_a_dict() -> None:
+    with pytest.raises(TypeError):
+        numbers_from_value({"a": A})
+
+
+def test_numbers_from_csv_and_text_files(tmp_path: Path) -> None:
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(f"name,mobile\nada,{A}\nbob,\ngrace,{B}\n", encoding="utf-8-sig")
+    text_file = tmp_path / "people.txt"
+    text_file.write_text(f"# on call\n{A}\n\n{B}\n")
+
+    assert numbers_from_file(str(csv_file), "mobile") == [A, B]
+    assert numbers_from_file(f"file://{text_file}") == [A, B]
+    with pytest.raises(AirflowFailException, match="no column 'number'"):
+        numbers_from_file(str(csv_file))
+
+
+def test_normalize_all_dedupes_by_e164_and_reports_invalid() -> None:
+    targets, invalid = normalize_all([A, "+44 7911 123456", "0044 7911 123457", "+4479", "call me"])
+    assert targets == [A, B]
+    assert set(invalid) == {"+4479", "call me"}
+
+
+def test_report_shape_and_large_list_reasons() -> None:
+    results = [
+        SendResult(Outcome.SENT, A, "r1"),
+        SendResult(Outcome.ALREADY_SENT, B, "r0"),
+        SendResult(Outcome.FAILED, "+447911123458", error="The API refused ...", exception=ValueError()),
+        SendResult(Outcome.UNKNOWN, "+447911123459", error="lost"),
+    ]
+    report = build_report(results, {"+4479": "too short"})
+    assert report == {
+        "sent": {A: "r1", B: "r0"},
+        "failed": {"+4479": "too short", "+447911123458": "The API refused ..."},
+        "unknown": ["+447911123459"],
+        "already_sent": 1,
+        "counts": {"numbers": 5, "sent": 2, "already_sent": 1, "failed": 2, "unknown": 1},
+    }
+    large = build_report(results, {"+4479": "too short"}, large=True)
+    assert large["failed"] == {"+4479": "InvalidNumberError", "+447911123458": "ValueError"}
+
+
+def test_send_sms_arguments() -> None:
+    op = SendSmsOperator(task_id="t", numbers=[A], text="hi")
+    assert set(op.template_fields) == {
+        "numbers",
+        "text",
+        "sender",
+        "callback_url",
+        "numbers_file",
+        "journal_path",
+    }
+    with pytest.raises(ValueError, match="max_failure_ratio"):
+        SendSmsOperator(task_id="t2", numbers=[A], text="hi", max_failure_ratio=1.5)
+    with pytest.raises(ValueError, match="max_workers"):
+        SendSmsOperator(task_id="t3", numbers=[A], text="hi", max_workers=0)
+
+
+def test_template_fields_of_the_other_operators() -> None:
+    assert "language" in TextToSpeechCallOperator.template_fields
+    assert "code" in PinToSpeechCallOperator.template_fields
+    assert "code" in FlashCallOperator.template_fields
+    assert "ivr_message" in IncomingCallVerificationOperator.template_fields
+    assert IncomingCallSensor.template_fields == ("request_id",)
+
+
+def test_lookup_takes_number_or_numbers() -> None:
+    HlrLookupOperator(task_id="one", number=A)
+    FraudCheckOperator(task_id="few", numbers=[A, B])
+    with pytest.raises(ValueError, match="either number= or numbers="):
+        HlrLookupOperator(task_id="both", number=A, numbers=[B])
+    with pytest.raises(ValueError, match="either number= or numbers="):
+        FraudCheckOperator(task_id="neither")
+
+
+def test_incoming_reservation_reuse_window() -> None:
+    from airflow_provider_sms.journal import EntryStatus, JournalEntry
+
+    op = IncomingCallVerificationOperator(task_id="r", number=A)
+
+    def entry(expires_at: str | None) -> JournalEntry:
+        result = {"request_id": "x", "did_number": "1", "expires_at": expires_at}
+        return JournalEntry("k", EntryStatus.SENT, A, "incoming_call", "", result=result)
+
+    assert op.still_valid(entry("2999-01-01T00:00:00+00:00"))
+    assert not op.still_valid(entry(datetime.now(timezone.utc).isoformat()))
+    assert not op.still_valid(entry(None))
+    assert not op.still_valid(entry("not a date"))
+
+
+# --- callbacks ----------------------------------------------------------------------------
+
+
+def test_receipt_url_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "https://airflow.example.com/")
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", "a/long-random-secret")
+
+    assert callbacks.receipt_url() == (
+        "https://airflow.example.com/sms-api/webhooks/a%2Flong-random-secret/delivery-receipts"
+    )
+    assert callbacks.inbound_sms_url().endswith("/inbound-sms")
+    assert callbacks.resolve_callback_url(" Airflow ") == callbacks.receipt_url()
+    assert callbacks.resolve_callback_url("https://mine.example.com/cb") == "https://mine.example.com/cb"
+    assert callbacks.resolve_callback_url(None) is None
+
+
+def test_receipt_url_needs_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
+    with pytest.raises(
+        SmsApiConfigError, match=r"\[sms_api\] webhook_base_url and \[sms_api\] webhook_secret"
+    ):
+        callbacks.receipt_url()
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "https://airflow.example.com")
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", "short")
+    with pytest.raises(SmsApiConfigError, match="shorter than 16"):
+        callbacks.receipt_url()
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", "long-enough-secret-1234")
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "airflow.example.com")
+    with pytest.raises(SmsApiConfigError, match="absolute URL"):
+        callbacks.receipt_url()
+
+
+# --- sensor -------------------------------------------------------------------------------
+
+
+class FakeHook:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def get_incoming_call(self, request_id: str) -> Any:
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def sensor(answer: Any = None, **kwargs: Any) -> IncomingCallSensor:
+    s = IncomingCallSensor(task_id="wait", request_id="abc", poke_interval=1, timeout=30, **kwargs)
+    s.__dict__["hook"] = FakeHook(answer)
+    return s
+
+
+def pending() -> Any:
+    from airflow_provider_sms.api.endpoints import get_incoming_call
+    from airflow_provider_sms.api.responses import parse_response
+
+    return parse_response(get_incoming_call("abc"), 200, '{"status": "PENDING", "didNumber": "1"}')
+
+
+def test_deferrable_sensor_pokes_once_then_defers() -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(pending(), deferrable=True).execute({})
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, IncomingCallTrigger)
+    _, kwargs = trigger.serialize()
+    assert kwargs["request_id"] == "abc"
+    assert kwargs["poke_interval"] == 1.0
+    assert v.parse_deadline(kwargs["timeout_at"]) > datetime.now(timezone.utc)
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_transient_error_in_a_poke_is_not_the_end() -> None:
+    from airflow_provider_sms.exceptions import ServerError
+
+    assert sensor(ServerError("503")).poke({}) is False
+
+
+@pytest.mark.parametrize(
+    ("event", "soft_fail", "raised"),
+    [
+        ({"status": "expired", "message": "gone"}, False, AirflowFailException),
+        ({"status": "not_found", "message": "gone"}, False, AirflowFailException),
+        ({"status": "timeout", "message": "late"}, False, AirflowSensorTimeout),
+        ({"status": "error", "message": "bad key"}, False, AirflowException),
+        ({"status": "expired", "message": "gone"}, True, AirflowSkipException),
+        ({"status": "timeout", "message": "late"}, True, AirflowSkipException),
+        ({"status": "error", "message": "bad key"}, True, AirflowException),
+    ],
+)
+def test_execute_complete(event: dict[str, Any], soft_fail: bool, raised: type[Exception]) -> None:
+    with pytest.raises(raised, match=event["message"]) as exc_info:
+        sensor(soft_fail=soft_fail).execute_complete({}, event)
+    assert exc_info.type is raised  # not a subclass (a skip is an AirflowException too)
+
+
+def test_execute_complete_returns_the_call_info() -> None:
+    info = {"status": "DELIVERED", "request_id": "abc"}
+    assert sensor().execute_complete({}, {"status": "delivered", "info": info, "message": "ok"}) == info
