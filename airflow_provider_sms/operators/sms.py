@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -123,6 +124,8 @@ class SendSmsOperator(BaseOperator):
             len(raw) - len(targets) - len(invalid),
             len(invalid),
         )
+        if not targets and not invalid:
+            self.log.warning("No numbers to send to: nothing to do")
         results = self._send_all(context, targets, callback_url, reveal)
         report = build_report(results, invalid, large=len(targets) + len(invalid) > LARGE_LIST)
         self._log_results(results, reveal)
@@ -198,12 +201,15 @@ def numbers_from_value(value: object) -> Iterable[str]:
         return []
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         text = str(value).strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, list):
+        if text.startswith("["):  # a list rendered as text: JSON, or Python's repr of a list
+            parsed: object = None
+            for parse in (json.loads, ast.literal_eval):
+                try:
+                    parsed = parse(text)
+                    break
+                except (ValueError, SyntaxError):
+                    continue
+            if isinstance(parsed, (list, tuple)):
                 return [str(item) for item in parsed]
         return [part.strip() for part in text.replace(";", ",").replace("\n", ",").split(",") if part.strip()]
     if isinstance(value, dict):

@@ -25,7 +25,7 @@ DAG_FILE = OPS_DAGS / "ops_sms.py"
 GOOD = ["+447911123411", "+447911123412"]
 
 
-def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, tmp_path: Path) -> None:
+def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, tmp_path: Path, capfd) -> None:
     use_sandbox(monkeypatch, sandbox)
     use_journal(monkeypatch, tmp_path)
 
@@ -42,6 +42,9 @@ def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, t
     assert billable(sandbox, "sms") == {GOOD[0]: 1, GOOD[1]: 1}
     refused = [e for e in sandbox.ledger() if e["product"] == "sms" and e["http_status"] == 400]
     assert sorted(e["number"] for e in refused) == sorted(GOOD)
+    out = capfd.readouterr().out
+    assert "+4479******11" in out
+    assert not any(number in out for number in GOOD)  # numbers are masked in every log line
 
 
 def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monkeypatch, tmp_path) -> None:
