@@ -18,13 +18,16 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-_home = Path(tempfile.mkdtemp(prefix="airflow-provider-sms-tests-"))
+# Set once per process: a re-import (a DAG parser walking the repository) must not move home.
+if "SMS_PROVIDER_TESTS_AIRFLOW_HOME" not in os.environ:
+    os.environ["SMS_PROVIDER_TESTS_AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-provider-sms-tests-")
+    os.environ.pop("AIRFLOW_CONN_SMS_API_DEFAULT", None)
+_home = Path(os.environ["SMS_PROVIDER_TESTS_AIRFLOW_HOME"])
 os.environ["AIRFLOW_HOME"] = str(_home)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT)
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home / 'airflow.db'}"
-os.environ.pop("AIRFLOW_CONN_SMS_API_DEFAULT", None)
 
 
 @pytest.fixture(scope="session")

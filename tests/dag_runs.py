@@ -15,7 +15,7 @@ def load_dag(path: Path | str, dag_id: str) -> Any:
     path = Path(path).resolve()
     if REPO_ROOT not in path.parents:
         raise ValueError(f"{path} is outside the DAGs folder {REPO_ROOT}: dag.test() would not run it")
-    bag = DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+    bag = DagBag(dag_folder=str(path), safe_mode=False)
     if bag.import_errors:
         raise AssertionError(f"import errors in {path}: {bag.import_errors}")
     dag = bag.get_dag(dag_id)
