@@ -13,7 +13,8 @@ The tree separates "the API answered no" from "no usable answer came back"::
     ├── NotFoundError                    HTTP 404: unknown or expired request id
     ├── ServerError                      HTTP 5xx, or a body that is not the JSON the reference promises
     ├── SmsApiConnectionError            no usable response (timeout, reset, refused, TLS failure)
-    │   └── DeliveryUnknownError         a message or call MAY have gone out: never re-sent automatically
+    │   ├── DeliveryUnknownError         a message or call MAY have gone out: never re-sent automatically
+    │   └── TlsVerificationError         the server's certificate was refused: never retried
     └── SmsApiConfigError                the Airflow connection is unusable (http://, no credentials...)
 
 Every message says what happened and, where it can, what to change. No message ever
@@ -105,6 +106,14 @@ class DeliveryUnknownError(SmsApiConnectionError):
     connection failed after the request was sent (read timeout, reset, 5xx, truncated
     body). They are never retried automatically: a retry could reach the person twice.
     Check the delivery receipts or the provider's console before sending again.
+    """
+
+
+class TlsVerificationError(SmsApiConnectionError):
+    """The TLS handshake failed, almost always because the server's certificate is not trusted.
+
+    Nothing was sent. Retrying cannot help: fix the connection's ``verify`` extra (``true``
+    for a publicly trusted server, or the path of the CA bundle that signed it).
     """
 
 

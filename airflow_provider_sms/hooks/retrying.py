@@ -6,6 +6,8 @@
   repeating them costs at most one more look-up.
 - A message or a call is never repeated once it may have been processed: the hooks raise
   :class:`DeliveryUnknownError` for those cases, and it is not retryable.
+- A certificate the connection does not trust (:class:`TlsVerificationError`) is not retried:
+  the answer would be the same.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from airflow_provider_sms.exceptions import (
     RateLimitError,
     ServerError,
     SmsApiConnectionError,
+    TlsVerificationError,
 )
 
 INITIAL_BACKOFF = 0.5
@@ -34,7 +37,7 @@ class ConnectionNotMadeError(SmsApiConnectionError):
 
 def is_retryable(request: ApiRequest, exc: BaseException) -> bool:
     """Whether ``exc``, raised while sending ``request``, allows sending it again."""
-    if isinstance(exc, DeliveryUnknownError):
+    if isinstance(exc, (DeliveryUnknownError, TlsVerificationError)):
         return False
     if isinstance(exc, (RateLimitError, ConnectionNotMadeError)):
         return True
@@ -57,7 +60,10 @@ def retry_arguments(request: ApiRequest, max_retries: int, log: logging.Logger |
 
     return {
         "stop": tenacity.stop_after_attempt(max_retries + 1),
-        "wait": tenacity.wait_exponential_jitter(initial=INITIAL_BACKOFF, max=MAX_BACKOFF, jitter=JITTER),
+        # 0.5 s, 1 s, 2 s... plus up to 0.5 s of jitter (wait_exponential_jitter's ``initial``
+        # is deprecated in tenacity 9.2 and ``multiplier`` unknown to the 8.x we also support).
+        "wait": tenacity.wait_exponential(multiplier=INITIAL_BACKOFF, max=MAX_BACKOFF)
+        + tenacity.wait_random(0, JITTER),
         "retry": tenacity.retry_if_exception(lambda exc: is_retryable(request, exc)),
         "before_sleep": before_sleep,
         "reraise": True,
