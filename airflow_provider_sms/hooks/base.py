@@ -16,6 +16,7 @@ from airflow_provider_sms.exceptions import (
     ServerError,
     SmsApiConnectionError,
     SmsApiError,
+    TlsVerificationError,
 )
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
 
@@ -70,12 +71,17 @@ class SmsApiHookBase(BaseHook):
         about = f" for {masked}" if masked else ""
         self.log.debug("%s%s: HTTP %d", request.endpoint.value, about, status)
 
-    def delivery_unknown(self, request: ApiRequest, masked: str | None, cause: str) -> DeliveryUnknownError:
-        what = "message" if request.endpoint.value == "send_sms" else "call"
+    def delivery_unknown(
+        self, request: ApiRequest, masked: str | None, cause: str, http_status: int | None = None
+    ) -> DeliveryUnknownError:
+        what = {"send_sms": "message", "reserve_incoming_call": "reservation"}.get(
+            request.endpoint.value, "call"
+        )
         return DeliveryUnknownError(
             f"{request.endpoint.value} to {masked}: the answer was lost ({cause}), so the {what} may or "
             f"may not have gone out. It is not sent again automatically, to avoid reaching the person "
-            f"twice; check the delivery receipts before sending it again."
+            f"twice; check the delivery receipts before sending it again.",
+            http_status=http_status,
         )
 
     def masked_number(self, request: ApiRequest) -> str | None:
@@ -84,25 +90,35 @@ class SmsApiHookBase(BaseHook):
             return None
         return mask_number(request.number, reveal=self.settings.log_full_numbers)
 
-    def parse_answer(self, request: ApiRequest, status: int, body: bytes, masked: str | None) -> Any:
+    def parse_answer(
+        self,
+        request: ApiRequest,
+        status: int,
+        body: bytes,
+        masked: str | None,
+        started_at: float | None = None,
+    ) -> Any:
         """What both transports do with an answer: log, slow down on 429, parse.
 
         A 5xx or garbled body to a request that is not safe to resend (a message, a call, a
         reservation) becomes :class:`DeliveryUnknownError`: it may have been processed.
+
+        :param started_at: what ``limiter.acquire()`` returned for this request (sharpens the
+            limiter's estimate of the account's share on a 429).
         """
         self.log_answer(request, status, masked)
         if status == 429:
-            self.limiter.on_throttled()
+            self.limiter.on_throttled(started_at)
         try:
             return parse_response(request, status, body, number=masked)
         except ServerError as exc:
             if not request.resend_safe:
-                raise self.delivery_unknown(request, masked, str(exc)) from None
+                raise self.delivery_unknown(request, masked, str(exc), exc.http_status) from None
             raise
 
     def tls_failure(self, cause: str) -> SmsApiConnectionError:
-        """The TLS handshake failed: almost always the ``verify`` extra."""
-        return SmsApiConnectionError(
+        """The TLS handshake failed: almost always the ``verify`` extra (not retried)."""
+        return TlsVerificationError(
             f"TLS handshake with {self.settings.api_url} failed ({cause}): check the connection's "
             "'verify' extra (true, or the path of the CA bundle that signed the server)"
         )

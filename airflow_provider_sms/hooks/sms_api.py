@@ -7,26 +7,26 @@ One pooled :class:`requests.Session` per hook instance serves every thread that 
 
 from __future__ import annotations
 
+import ssl
+import threading
 import uuid
-from functools import cached_property
+from collections.abc import Iterator
 from typing import Any
 
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest
-from airflow_provider_sms.api.numbers import mask_number
-from airflow_provider_sms.api.responses import parse_response
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
     AuthenticationError,
     DeliveryUnknownError,
     NotFoundError,
-    ServerError,
-    SmsApiConnectionError,
+    SmsApiConfigError,
     SmsApiError,
 )
 from airflow_provider_sms.hooks.base import SmsApiHookBase
@@ -47,13 +47,23 @@ class SmsApiHook(SmsApiHookBase):
 
     def __init__(self, sms_api_conn_id: str = SmsApiHookBase.default_conn_name, **kwargs: Any) -> None:
         super().__init__(sms_api_conn_id=sms_api_conn_id, **kwargs)
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
 
     def get_conn(self) -> requests.Session:
-        """The pooled session (Basic auth set; ``verify`` is passed per request)."""
-        return self._session
+        """The pooled session (Basic auth set; ``verify`` is passed per request).
 
-    @cached_property
-    def _session(self) -> requests.Session:
+        Made on first use, once even when several threads ask at the same time.
+        """
+        session = self._session
+        if session is None:
+            with self._session_lock:
+                if self._session is None:
+                    self._session = self._new_session()
+                session = self._session
+        return session
+
+    def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.auth = (self.settings.key_id, self.settings.secret)
         session.headers.update({"Accept": "application/json", "User-Agent": self.user_agent})
@@ -63,7 +73,8 @@ class SmsApiHook(SmsApiHookBase):
 
     def close(self) -> None:
         """Close the pooled connections (the hook stays usable: a new session is made on demand)."""
-        session = self.__dict__.pop("_session", None)
+        with self._session_lock:
+            session, self._session = self._session, None
         if session is not None:
             session.close()
 
@@ -174,10 +185,11 @@ class SmsApiHook(SmsApiHookBase):
 
     def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
-        masked = mask_number(request.number, reveal=settings.log_full_numbers) if request.number else None
-        self.limiter.acquire()
+        masked = self.masked_number(request)
+        session = self.get_conn()
+        started_at = self.limiter.acquire()
         try:
-            response = self._session.request(
+            response = session.request(
                 request.method,
                 settings.url(request.path),
                 json=request.body,
@@ -188,40 +200,47 @@ class SmsApiHook(SmsApiHookBase):
             )
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(request, exc, masked) from None
-        status, body = response.status_code, response.content
-        self.log_answer(request, status, masked)
-        if status == 429:
-            self.limiter.on_throttled()
-        try:
-            return parse_response(request, status, body, number=masked)
-        except ServerError as exc:
-            if not request.resend_safe:
-                raise self.delivery_unknown(request, masked, str(exc)) from None
+        except OSError as exc:
+            # requests checks the CA bundle path itself, before connecting, with a bare OSError.
+            if isinstance(settings.verify, str):
+                raise SmsApiConfigError(
+                    f"Connection {self.sms_api_conn_id!r}: the CA bundle named by the 'verify' extra "
+                    f"cannot be used ({exc})"
+                ) from None
             raise
+        return self.parse_answer(request, response.status_code, response.content, masked, started_at)
 
     def _transport_error(
         self, request: ApiRequest, exc: requests.exceptions.RequestException, masked: str | None
     ) -> SmsApiError:
         what = type(exc).__name__
-        if isinstance(exc, requests.exceptions.SSLError):
-            return SmsApiConnectionError(
-                f"TLS handshake with {self.settings.api_url} failed ({what}): check the connection's "
-                "'verify' extra (true, or the path of the CA bundle that signed the server)"
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout) or (
-            isinstance(exc, requests.exceptions.ConnectionError) and _never_connected(exc)
+        causes = list(_causes(exc))
+        if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
+            return self.tls_failure(what)
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
+            isinstance(cause, _NEVER_CONNECTED) for cause in causes
         ):
             return ConnectionNotMadeError(f"Could not connect to {self.settings.api_url} ({what})")
+        # Read timeouts, resets, broken or truncated answers: the request may have been processed.
         return self.lost_answer(request, masked, what)
 
 
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """Whether the failure happened while opening the connection, before anything was sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
+# Failures while opening the connection, before a byte of the request left.
+_NEVER_CONNECTED = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
 
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
-    return isinstance(reason, (NewConnectionError, NameResolutionError, ConnectionRefusedError))
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: ``__cause__``/``__context__``, urllib3's ``reason``, args."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
 
 
 __all__ = ["DeliveryUnknownError", "SmsApiHook"]
