@@ -1,15 +1,26 @@
 """Client-side pacing: one adaptive limiter per account, shared by every thread of the process.
 
-The API counts requests in a sliding one-second window (30 per account). Smooth pacing —
-one start every ``1/rate`` seconds, never a burst after an idle spell — keeps any one-second
-window of *starts* at or under ``rate``; a small headroom absorbs network jitter between
-the client's starts and the server's arrivals.
+The API admits 30 requests per account in any sliding one-second window (only admitted
+requests count). Smooth pacing — one start every ``1/rate`` seconds, never a burst after an
+idle spell — keeps any one-second window of *starts* at or under ``rate``; a small headroom
+absorbs the jitter between the client's starts and the server's arrivals.
 
-Other processes may share the account, and they cannot see our limiter. When the server
-still answers 429 the limiter cuts its rate multiplicatively, then recovers: quickly back
-towards the rate it had before the cut, slowly beyond it (the shape of AWS SDKs' adaptive
-retry mode, itself borrowed from TCP CUBIC). Several processes thus converge on sharing
-the limit instead of fighting over it.
+Other processes may share the account, and they cannot see our limiter. A 429 says the
+server's window is full, and the limiter knows how many of *its own* requests the server
+admitted during the last second: its share of that full window. So on a 429 it slows, in one
+step, to just under that share (never below a quarter of its pace at once), voids the slots
+it had booked at the old pace, and starts again only when its oldest request in the window
+turns one second old, since the window cannot free up earlier. 429s to requests sent before
+that slow-down only correct its estimate. A fixed cut per 429 (x0.7, as TCP or AWS SDKs do)
+needs seconds of 429 storms to get from 30/s down to a quarter of it when four processes
+start together; the share gets there in one round trip.
+
+Afterwards the pace climbs back to the share (time constant 1.5 s), then probes beyond it,
+slowly at first and faster the longer no 429 comes (doubling every 6 s), to take up what
+other processes leave. Against the sandbox (``benchmarks/hook_throughput.py``) four processes
+on one account settle together just under the limit with a few percent of their requests
+answered 429, most of them in the first two seconds. The split between them is not
+equalised: nothing here sees the other processes, only the server's verdicts.
 """
 
 from __future__ import annotations
@@ -18,18 +29,22 @@ import asyncio
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 HEADROOM = 0.97  # pace at 97 % of the limit: ~30 ms of jitter per second stays under it
-CUT_FACTOR = 0.7  # multiplicative decrease on a 429
+WINDOW = 1.0  # seconds: the server's sliding window
+SHARE_FACTOR = 0.95  # after a 429, pace just under the share the server admitted in the last window
+MAX_CUT = 0.25  # one 429 never lowers the pace below a quarter of what it was
+CUT_COOLDOWN = 1.0  # seconds: one slow-down per window; later 429s only pause or correct it
 MIN_RATE = 0.5  # requests per second: never stall completely
-RECOVERY_TIME_CONSTANT = 2.0  # seconds to close ~63 % of the gap back to the pre-cut rate
-PROBE_SLOPE = 0.25  # requests/s gained per second beyond the pre-cut rate
-CUT_COOLDOWN = 1.0  # the server's window is one second: one cut per window is enough
+RECOVERY_TIME_CONSTANT = 1.5  # seconds to close ~63 % of the gap back up to the share
+PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
+DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
 
 
 class AdaptiveRateLimiter:
-    """Thread-safe smooth pacer with multiplicative decrease on 429 and gradual recovery.
+    """Thread-safe smooth pacer that slows to its admitted share on a 429, then recovers.
 
     :param rate_limit: the account's limit in requests per second.
     :param headroom: fraction of the limit to pace at.
@@ -45,12 +60,19 @@ class AdaptiveRateLimiter:
     ) -> None:
         if rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
+        if not 0 < headroom <= 1:
+            raise ValueError("headroom must be in (0, 1]")
         self._ceiling = rate_limit * headroom
         self._rate = self._ceiling
-        self._rate_before_cut = self._ceiling
-        self._next_start = 0.0
+        self._share = self._ceiling  # where quick recovery aims; probing goes on beyond it
+        self._next_start = -math.inf
+        self._generation = 0  # bumped on every slow-down: slots booked before are void
+        self._starts: deque[float] = deque()  # our starts in the last window
+        self._throttles: deque[float] = deque()  # our 429s in the last window
         self._last_update = clock()
-        self._last_cut = -math.inf
+        self._cut_time = -math.inf
+        self._cut_start = -math.inf
+        self._floor = MIN_RATE
         self._clock = clock
         self._lock = threading.Lock()
         self.throttled_count = 0
@@ -63,51 +85,108 @@ class AdaptiveRateLimiter:
             return self._rate
 
     def reserve(self) -> float:
-        """Book the next start slot; return how many seconds to wait before starting."""
+        """Book the next start slot; return how many seconds to wait before starting.
+
+        The slot stays booked even if the pace drops meanwhile; :meth:`acquire` and
+        :meth:`acquire_async` re-book instead, and should be preferred.
+        """
+        start, generation, now = self._book()
+        self._confirm(start, generation, force=True)
+        return start - now
+
+    def acquire(self) -> float:
+        """Block the calling thread until it may start a request; return the start time."""
+        while True:
+            start, generation, now = self._book()
+            if start > now:
+                time.sleep(start - now)
+            if self._confirm(start, generation):
+                return start
+
+    async def acquire_async(self) -> float:
+        """Wait, without blocking the event loop, until a request may start; return the start time."""
+        while True:
+            start, generation, now = self._book()
+            if start > now:
+                await asyncio.sleep(start - now)
+            if self._confirm(start, generation):
+                return start
+
+    def on_throttled(self, started_at: float | None = None) -> None:
+        """The server answered 429: the account's window is full, slow down to our share of it.
+
+        :param started_at: when the refused request started (what :meth:`acquire` returned).
+            Requests started after it are still in flight and left out of the share; a request
+            started before the last slow-down corrects that slow-down instead of adding one.
+            Without it, every start counts and one slow-down per window is made.
+        """
+        with self._lock:
+            now = self._clock()
+            self.throttled_count += 1
+            self._recover(now)
+            self._throttles.append(now)
+            self._forget_before(now - WINDOW)
+            started = [start for start in self._starts if start <= now]
+            if started_at is not None and started_at < self._cut_time and now - self._cut_time < WINDOW:
+                # Sent before the last slow-down and refused: the share estimated then counted
+                # it as admitted. Correct that estimate; the pause is already on.
+                known = [start for start in started if start <= self._cut_start]
+                admitted = max(0, len(known) - len(self._throttles))
+                self._rate = min(self._rate, max(SHARE_FACTOR * admitted, self._floor))
+                self._share = min(self._share, max(self._rate, float(admitted)))
+                return
+            if now - self._cut_time >= CUT_COOLDOWN:
+                known = started if started_at is None else [s for s in started if s <= started_at]
+                admitted = max(0, len(known) - len(self._throttles))
+                before = self._rate
+                self._floor = max(MAX_CUT * before, MIN_RATE)
+                self._rate = max(min(before, SHARE_FACTOR * admitted), self._floor)
+                self._share = max(self._rate, float(admitted))
+                self._cut_time = now
+                self._cut_start = started_at if started_at is not None else now
+            # Slots booked at the old pace are void. The server's window frees up as the
+            # requests in it turn one second old: start again when our oldest one does.
+            self._generation += 1
+            self._next_start = now
+            if started:
+                self._next_start = max(now, started[-1] + 1.0 / self._rate, started[0] + WINDOW)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _book(self) -> tuple[float, int, float]:
         with self._lock:
             now = self._clock()
             self._recover(now)
             start = max(now, self._next_start)
             self._next_start = start + 1.0 / self._rate
-            return start - now
+            return start, self._generation, now
 
-    def acquire(self) -> None:
-        """Block the calling thread until it may start a request."""
-        delay = self.reserve()
-        if delay > 0:
-            time.sleep(delay)
-
-    async def acquire_async(self) -> None:
-        """Wait, without blocking the event loop, until a request may start."""
-        delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def on_throttled(self) -> None:
-        """The server answered 429: someone else shares the account, slow down."""
+    def _confirm(self, start: float, generation: int, *, force: bool = False) -> bool:
         with self._lock:
-            now = self._clock()
-            self.throttled_count += 1
-            self._recover(now)
-            if now - self._last_cut < CUT_COOLDOWN:
-                return
-            self._last_cut = now
-            self._rate_before_cut = self._rate
-            self._rate = max(MIN_RATE, self._rate * CUT_FACTOR)
-            # The server's window is full right now: leave it a slot's worth of quiet.
-            self._next_start = max(self._next_start, now + 1.0 / self._rate)
+            if not force and generation != self._generation:
+                return False
+            self._starts.append(start)
+            self._forget_before(start - WINDOW)
+            return True
+
+    def _forget_before(self, horizon: float) -> None:
+        for events in (self._starts, self._throttles):
+            while events and events[0] <= horizon:
+                events.popleft()
 
     def _recover(self, now: float) -> None:
         elapsed = now - self._last_update
         self._last_update = now
         if elapsed <= 0 or self._rate >= self._ceiling:
             return
-        gap = self._rate_before_cut - self._rate
-        if gap > 0.1:
-            self._rate += gap * (1.0 - math.exp(-elapsed / RECOVERY_TIME_CONSTANT))
-        else:  # back where the last cut happened (the approach is asymptotic): probe slowly
-            self._rate += PROBE_SLOPE * elapsed
-        self._rate = min(self._rate, self._ceiling)
+        gap = self._share - self._rate
+        if gap > 0.05:
+            self._rate += gap * -math.expm1(-elapsed / RECOVERY_TIME_CONSTANT)
+        else:
+            quiet = max(0.0, now - self._cut_time)
+            slope = PROBE_SLOPE * 2.0 ** min(quiet / DOUBLING_TIME, 10.0)
+            self._rate += slope * elapsed
+        self._rate = min(self._ceiling, self._rate)
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}
