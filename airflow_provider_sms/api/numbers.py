@@ -10,6 +10,7 @@ from airflow_provider_sms.exceptions import InvalidNumberError
 
 _INTERNATIONAL_PREFIX = re.compile(r"^\s*00")
 _HAS_LETTERS = re.compile(r"[A-Za-z]")
+_PARSE_ERROR_PREFIX = re.compile(r"^\(\d+\)\s*")  # phonenumbers writes "(1) The string..."
 
 
 def normalize_number(raw: object, *, default_region: str | None = None) -> str:
@@ -17,9 +18,11 @@ def normalize_number(raw: object, *, default_region: str | None = None) -> str:
 
     Accepts ``+44 7700 900000``, ``0044 7700 900000`` and bare ``447700900000`` (read as
     international, as the API's own examples write it). A national number (``07700 900000``)
-    needs ``default_region``. A number that *cannot* be a phone number (unparseable, unknown
-    country code, or a length impossible for its country) is refused; a possible number the
-    metadata does not know as valid is accepted: the API has the last word.
+    needs ``default_region``; with one, a number without ``+``/``00`` is read in that region
+    (``2025550123`` with ``"US"`` is ``+12025550123``). A number that *cannot* be a phone
+    number (unparseable, unknown country code, or a length impossible for its country) is
+    refused; a possible number the metadata does not know as valid is accepted: the API has
+    the last word.
 
     :param raw: the number as the user gave it (str or int).
     :param default_region: ISO region (``"GB"``) for national numbers, or ``None``.
@@ -32,18 +35,26 @@ def normalize_number(raw: object, *, default_region: str | None = None) -> str:
     if _HAS_LETTERS.search(text):
         raise InvalidNumberError(f"Phone number {mask_number(text)} contains letters")
     text = _INTERNATIONAL_PREFIX.sub("+", text)
+    region = None
     if not text.startswith("+"):
-        if _looks_international(text):
+        if default_region is not None:
+            region = default_region  # phonenumbers also reads a leading country code then
+        elif _looks_international(text):
             text = "+" + text
-        elif default_region is None:
+        else:
             raise InvalidNumberError(
                 f"Phone number {mask_number(text)} is national (starts with 0): "
                 "write it in international format (+<country code>...) or give a default region"
             )
     try:
-        parsed = phonenumbers.parse(text, default_region)
+        parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidNumberError(f"Phone number {mask_number(text)} cannot be parsed: {exc}") from None
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidNumberError(
+                f"Phone number {mask_number(text)} has an unknown country code"
+            ) from None
+        why = _PARSE_ERROR_PREFIX.sub("", str(exc))
+        raise InvalidNumberError(f"Phone number {mask_number(text)} cannot be parsed: {why}") from None
     if phonenumbers.region_code_for_country_code(parsed.country_code or 0) == "ZZ":
         raise InvalidNumberError(f"Phone number {mask_number(text)} has an unknown country code")
     reason = phonenumbers.is_possible_number_with_reason(parsed)
@@ -68,7 +79,7 @@ def _looks_international(text: str) -> bool:
 
 
 def mask_number(number: str | None, *, reveal: bool = False) -> str:
-    """Mask the middle of a phone number for logs: ``+4746356200`` → ``+4746*****00``.
+    """Mask the middle of a phone number for logs: ``+47463562200`` → ``+4746*****00``.
 
     :param number: any number string; ``None`` gives ``"<none>"``.
     :param reveal: return the number unmasked (the connection's ``log_full_numbers``).

@@ -9,12 +9,15 @@ it cannot use (a body that is not a JSON object, a missing ``requestId``): those
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from airflow_provider_sms.api import constants as c
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
+from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.timestamps import parse_timestamp
 from airflow_provider_sms.exceptions import (
     AccountError,
@@ -29,6 +32,7 @@ from airflow_provider_sms.exceptions import (
 )
 
 _BODY_PREVIEW = 200
+_DIGIT_RUN = re.compile(r"\+?\d{7,}")
 
 _ERROR_CLASSES: dict[int, type[SmsApiError]] = {
     c.ERROR_AUTHENTICATION_REQUIRED: AuthenticationError,
@@ -58,10 +62,19 @@ _ADVICE: dict[int, str] = {
 
 
 def preview(body: bytes | str) -> str:
-    """The first bytes of a body, printable, for error messages."""
+    """The first bytes of a body, printable and with phone-number-like digit runs masked.
+
+    Error messages end up in task logs; an HLR answer, or half of one, carries the number.
+    """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = " ".join(text.split())
-    return text[:_BODY_PREVIEW] + ("..." if len(text) > _BODY_PREVIEW else "")
+    text = text[:_BODY_PREVIEW] + ("..." if len(text) > _BODY_PREVIEW else "")
+    return mask_digit_runs(text)
+
+
+def mask_digit_runs(text: str) -> str:
+    """Mask every run of 7+ digits (an optional ``+`` first) as :func:`mask_number` does."""
+    return _DIGIT_RUN.sub(lambda match: mask_number(match.group()), text)
 
 
 def decode_json_object(status: int, body: bytes | str) -> dict[str, Any]:
@@ -104,7 +117,8 @@ def error_from_response(status: int, body: bytes | str, *, number: str | None = 
         message = f"The API failed{about} with HTTP {status}: {preview(body)!r}"
     else:
         advice = _ADVICE.get(code) if code is not None else None
-        message = f"The API refused the request{about}: HTTP {status}, errorCode {code}, {reason!r}"
+        shown = mask_digit_runs(reason) if reason is not None else None
+        message = f"The API refused the request{about}: HTTP {status}, errorCode {code}, {shown!r}"
         if advice:
             message += f" ({advice})"
     return cls(message, error_code=code, error_reason=reason, http_status=status)
@@ -130,6 +144,10 @@ def parse_response(request: ApiRequest, status: int, body: bytes | str, *, numbe
         raise error_from_response(status, body, number=number)
     data = decode_json_object(status, body)
     try:
+        if request.endpoint is Endpoint.NOTIFY_VERIFIED:
+            # The reference shows no answer body for it: the id is the one in the path.
+            request_id = _str(data, "requestId") or unquote(request.path.rsplit("/", 1)[-1])
+            return r.NotifyResult(raw=data, request_id=request_id)
         return _PARSERS[request.endpoint](data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ServerError(
@@ -236,10 +254,6 @@ def _incoming_info(d: dict[str, Any]) -> r.IncomingCallInfo:
     )
 
 
-def _notify(d: dict[str, Any]) -> r.NotifyResult:
-    return r.NotifyResult(raw=d, request_id=_str(d, "requestId") or "")
-
-
 _PARSERS: dict[Endpoint, Callable[[dict[str, Any]], Any]] = {
     Endpoint.SEND_SMS: _sms,
     Endpoint.HLR_LOOKUP: _hlr,
@@ -249,7 +263,6 @@ _PARSERS: dict[Endpoint, Callable[[dict[str, Any]], Any]] = {
     Endpoint.GET_INCOMING_CALL: _incoming_info,
     Endpoint.PIN_TO_SPEECH_CALL: _call,
     Endpoint.TEXT_TO_SPEECH_CALL: _call,
-    Endpoint.NOTIFY_VERIFIED: _notify,
 }
 
 

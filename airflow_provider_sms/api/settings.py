@@ -102,15 +102,20 @@ def api_url_from_host(
     """``https://api.example.com`` → ``https://api.example.com/v1``; a given path is kept.
 
     Plain ``http://`` is refused: the API is HTTPS only, and Basic auth over HTTP would
-    send the secret in clear.
+    send the secret in clear. ``schema`` may hold the scheme (``https``) or, as Airflow's URI
+    form leaves it, the API path (``v1``).
     """
     if not host:
         raise SmsApiConfigError(
             f"Connection {conn_id!r} has no host: set it to the API base URL (https://...)"
         )
+    # Airflow's URI form (sms-api://key:secret@api.example.com/v1) puts the path in ``schema``;
+    # HttpHook's habit puts the scheme there. Accept both.
+    scheme_hint = schema.strip().lower() if schema and schema.strip().lower() in ("http", "https") else None
+    path_hint = "/" + schema.strip().strip("/") if schema and schema.strip("/ ") and not scheme_hint else None
     raw = host.strip()
     if "://" not in raw:
-        raw = f"{schema or 'https'}://{raw}"
+        raw = f"{scheme_hint or 'https'}://{raw}"
     parts = urlsplit(raw)
     if parts.scheme.lower() != "https":
         raise SmsApiConfigError(
@@ -118,12 +123,21 @@ def api_url_from_host(
             "use an https:// host"
         )
     if not parts.hostname:
-        raise SmsApiConfigError(f"Connection {conn_id!r} has an unusable host {host!r}")
-    netloc = parts.netloc
+        raise SmsApiConfigError(f"Connection {conn_id!r} has an unusable host {_without_userinfo(host)!r}")
+    # Credentials in the host would end up in URLs, logs and messages: login/password carry them.
+    netloc = parts.netloc.rpartition("@")[2]
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/") or DEFAULT_API_PATH
+    path = parts.path.rstrip("/") or path_hint or DEFAULT_API_PATH
     return urlunsplit(("https", netloc, path, "", ""))
+
+
+def _without_userinfo(host: str) -> str:
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "", host
+    rest = rest.rpartition("@")[2] if "@" in rest.split("/", 1)[0] else rest
+    return f"{scheme}{sep}{rest}"
 
 
 def _extras(conn_id: str, extra: Mapping[str, Any] | str | None) -> dict[str, Any]:

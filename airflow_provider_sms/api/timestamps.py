@@ -34,4 +34,7 @@ def parse_timestamp(value: object) -> pendulum.DateTime | None:
         raise ValueError(f"not a timestamp: {value!r}")
     if number >= _MILLISECONDS_THRESHOLD:
         number /= 1000.0
-    return pendulum.from_timestamp(number, tz="UTC")
+    try:
+        return pendulum.from_timestamp(number, tz="UTC")
+    except (OverflowError, OSError, ValueError):  # inf, or beyond the platform's time_t
+        raise ValueError(f"not a timestamp: {value!r}") from None
