@@ -41,6 +41,8 @@ MIN_RATE = 0.5  # requests per second: never stall completely
 RECOVERY_TIME_CONSTANT = 1.5  # seconds to close ~63 % of the gap back up to the share
 PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
 DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
+_CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
+_MAX_DOUBLINGS = 10.0
 
 
 class AdaptiveRateLimiter:
@@ -49,6 +51,7 @@ class AdaptiveRateLimiter:
     :param rate_limit: the account's limit in requests per second.
     :param headroom: fraction of the limit to pace at.
     :param clock: monotonic clock in seconds (injectable for tests).
+    :param sleep: how :meth:`acquire` waits (injectable for tests, with ``clock``).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class AdaptiveRateLimiter:
         *,
         headroom: float = HEADROOM,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
@@ -74,6 +78,7 @@ class AdaptiveRateLimiter:
         self._cut_start = -math.inf
         self._floor = MIN_RATE
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         self.throttled_count = 0
 
@@ -99,7 +104,7 @@ class AdaptiveRateLimiter:
         while True:
             start, generation, now = self._book()
             if start > now:
-                time.sleep(start - now)
+                self._sleep(start - now)
             if self._confirm(start, generation):
                 return start
 
@@ -175,18 +180,30 @@ class AdaptiveRateLimiter:
                 events.popleft()
 
     def _recover(self, now: float) -> None:
-        elapsed = now - self._last_update
-        self._last_update = now
-        if elapsed <= 0 or self._rate >= self._ceiling:
-            return
+        """Advance the pace from the last update to ``now`` (the same curve however often called)."""
+        start, self._last_update = self._last_update, now
+        if now <= start or self._rate >= self._ceiling:
+            return  # below the ceiling only after a cut: _cut_time is set from here on
         gap = self._share - self._rate
-        if gap > 0.05:
-            self._rate += gap * -math.expm1(-elapsed / RECOVERY_TIME_CONSTANT)
-        else:
-            quiet = max(0.0, now - self._cut_time)
-            slope = PROBE_SLOPE * 2.0 ** min(quiet / DOUBLING_TIME, 10.0)
-            self._rate += slope * elapsed
-        self._rate = min(self._ceiling, self._rate)
+        if gap > _CLOSE_ENOUGH:
+            # First an exponential approach to the share, until close enough to it...
+            to_share = RECOVERY_TIME_CONSTANT * math.log(gap / _CLOSE_ENOUGH)
+            if now - start <= to_share:
+                self._rate += gap * -math.expm1(-(now - start) / RECOVERY_TIME_CONSTANT)
+                self._rate = min(self._rate, self._ceiling)
+                return
+            self._rate = self._share - _CLOSE_ENOUGH
+            start += to_share
+        # ...then the probe, at PROBE_SLOPE doubling every DOUBLING_TIME since the cut (integrated;
+        # the doubling stops after _MAX_DOUBLINGS, by when the ceiling is long reached).
+        x_start = (start - self._cut_time) / DOUBLING_TIME
+        x_now = (now - self._cut_time) / DOUBLING_TIME
+        curved = 2.0 ** min(x_now, _MAX_DOUBLINGS) - 2.0 ** min(x_start, _MAX_DOUBLINGS)
+        straight = (
+            2.0**_MAX_DOUBLINGS * math.log(2) * (max(x_now, _MAX_DOUBLINGS) - max(x_start, _MAX_DOUBLINGS))
+        )
+        gained = PROBE_SLOPE * DOUBLING_TIME / math.log(2) * (curved + straight)
+        self._rate = min(self._ceiling, self._rate + gained)
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}

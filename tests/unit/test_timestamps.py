@@ -1,0 +1,42 @@
+"""API timestamps: epoch seconds or milliseconds, numbers or numeric strings, or null."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from airflow_provider_sms.api.timestamps import parse_timestamp
+
+SECONDS = pendulum.datetime(2019, 2, 24, 2, 25, 49, tz="UTC")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1550975149, 1550975149.0, "1550975149", " 1550975149 ", 1550975149000, "1550975149000"],
+)
+def test_seconds_and_milliseconds_as_numbers_or_strings(value: object) -> None:
+    parsed = parse_timestamp(value)
+    assert parsed == SECONDS
+    assert parsed is not None
+    assert parsed.tzinfo is not None
+    assert parsed.utcoffset() == pendulum.duration(0)
+
+
+def test_milliseconds_keep_their_fraction() -> None:
+    # The reference's HLR example: createdAt in milliseconds.
+    assert parse_timestamp(1550975149131) == SECONDS.add(microseconds=131_000)
+
+
+def test_incoming_call_example_strings() -> None:
+    assert parse_timestamp("1701792901") == pendulum.datetime(2023, 12, 5, 16, 15, 1, tz="UTC")
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_null_and_empty_are_none(value: object) -> None:
+    assert parse_timestamp(value) is None
+
+
+@pytest.mark.parametrize("value", ["soon", "12:00", True, -1, "nan", "inf", 1e30, 10**20, [1], {}])
+def test_anything_else_is_a_value_error(value: object) -> None:
+    with pytest.raises(ValueError, match="not a timestamp"):
+        parse_timestamp(value)
