@@ -12,7 +12,9 @@ request id, so the campaign is found through the files ``sms_campaign`` writes
 2. recomputes the counts of every campaign touched by those receipts, or announced by a
    ``CAMPAIGNS`` event, into ``<data dir>/delivery_report/<campaign_id>.json`` and its XCom.
 
-``max_active_runs=1`` keeps the state file single-writer. For millions of messages, keep
+One ``update_reports`` task at a time (``max_active_tis_per_dag=1``) keeps the state file
+single-writer without capping the DAG's runs: every burst of receipts gets its run, and the
+merge does not depend on the order the runs execute in. For millions of messages, keep
 this state in a database table instead of a JSON file; the logic stays the same.
 """
 
@@ -69,11 +71,10 @@ def campaign_counts(request_ids: list[str], state: dict[str, dict[str, Any]]) ->
     schedule=(DELIVERY_RECEIPTS | CAMPAIGNS),
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    max_active_runs=1,
     tags=["sms-api", "example"],
 )
 def delivery_report() -> None:
-    @task
+    @task(max_active_tis_per_dag=1)
     def update_reports(triggering_asset_events: Any = None) -> dict[str, dict[str, Any]]:
         """Merge this run's receipts, then rewrite the reports of the campaigns concerned."""
         root = data_dir()

@@ -5,7 +5,8 @@ whole text is an opt-out keyword -- STOP, STOP ALL, UNSUBSCRIBE, CANCEL, END, QU
 OPT OUT / OPTOUT / OPT-OUT, REVOKE..., in any case, with spaces or punctuation around
 (``" stop! "``) -- puts its sender on the suppression list that ``sms_campaign`` honours.
 Adding is idempotent: a number already listed is not added again, so a repeated event or
-a re-run changes nothing. ``max_active_runs=1`` keeps the list single-writer.
+a re-run changes nothing. One ``record_opt_outs`` task at a time (``max_active_tis_per_dag=1``)
+keeps the list single-writer.
 
 The list is ``<data dir>/suppression.csv`` (Variable ``sms_api_data_dir``, default
 ``$AIRFLOW_HOME/sms_api``) unless the ``suppression_list`` Param names another file.
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
     schedule=[INBOUND_SMS],
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    max_active_runs=1,
     tags=["sms-api", "example"],
     params={
         "suppression_list": Param(
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
     },
 )
 def inbound_opt_out() -> None:
-    @task
+    @task(max_active_tis_per_dag=1)
     def record_opt_outs(
         params: dict[str, Any] | None = None, triggering_asset_events: Any = None
     ) -> dict[str, int]:

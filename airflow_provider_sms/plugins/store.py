@@ -172,6 +172,7 @@ class MetadataEventStore:
                 self._assets_ready.discard((asset.name, asset.uri))  # deleted meanwhile: recreate
                 raise EventNotStoredError(f"asset {asset.name} is missing from the metadata database")
             event_id = event.id
+            _cover_event_in_run_queue(session, event)
             session.execute(
                 sa.update(dedupe_table)
                 .where(dedupe_table.c.dedupe_key == storage_key(key))
@@ -203,6 +204,26 @@ def _asset_id_query(asset: Asset) -> sa.Select[Any]:
     from airflow.models.asset import AssetModel
 
     return sa.select(AssetModel.id).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri)
+
+
+def _cover_event_in_run_queue(session: Session, event: Any) -> None:
+    """Make the asset's queued DAG-run requests cover this event (Airflow 3.3.2 work-around).
+
+    The scheduler creates an asset-triggered run for the events up to its queue row's
+    ``created_at``, then deletes the row. Airflow's SQLite/MySQL path keeps the row of the
+    *first* event of a burst unchanged (``merge`` of an existing row), so the later events of
+    the burst would wait for the next event to trigger a run (apache/airflow#54659, #56050;
+    fixed upstream after 3.3.2). Moving ``created_at`` up to this event's timestamp, in the
+    same transaction, lets the next run include it.
+    """
+    from airflow.models.asset import AssetDagRunQueue
+
+    session.execute(
+        sa.update(AssetDagRunQueue)
+        .where(AssetDagRunQueue.asset_id == event.asset_id, AssetDagRunQueue.created_at < event.timestamp)
+        .values(created_at=event.timestamp)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _claim_key(session: Session, key: str, asset_name: str) -> bool:

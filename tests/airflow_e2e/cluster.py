@@ -10,11 +10,13 @@ Every wait is bounded; on failure the components' log tails are in the message.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -168,29 +170,34 @@ class AirflowCluster:
         response = self._client.get("/auth/token")
         return response.json().get("access_token") if response.status_code in (200, 201) else None
 
-    def _kill(self, name: str, grace: float = 10.0) -> None:
-        proc = self.processes.pop(name, None)
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-        # The group may outlive its leader (task supervisors, uvicorn workers): kill what is left.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+    def _kill(self, name: str, grace: float = 5.0) -> None:
+        self._stop_all([name], grace)
+
+    def _stop_all(self, names: list[str], grace: float) -> None:
+        """SIGTERM every process group, wait together up to ``grace`` s, then SIGKILL the groups.
+
+        The SIGKILL goes to the group even when its leader exited: task supervisors, workers
+        and uvicorn children may outlive it.
+        """
+        procs = {name: self.processes.pop(name) for name in names if name in self.processes}
+        for proc in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for proc in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
     def stop(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-        for name in list(self.processes):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.processes[name].pid, signal.SIGTERM)
-        for name in list(self.processes):
-            self._kill(name)
+        self._stop_all(list(self.processes), grace=5.0)
         if os.environ.get("SMS_E2E_KEEP_HOME") != "1":
             shutil.rmtree(self.home, ignore_errors=True)
 
@@ -280,24 +287,30 @@ class AirflowCluster:
         )
         return entry["value"]
 
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with contextlib.closing(sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True)) as db:
+            db.execute("PRAGMA busy_timeout = 10000")
+            return db.execute(sql, params).fetchall()
+
+    def queued_asset_requests(self, dag_id: str) -> int:
+        """Rows of ``asset_dag_run_queue`` for ``dag_id``: events not yet turned into a run."""
+        sql = "SELECT COUNT(*) FROM asset_dag_run_queue WHERE target_dag_id = ?"
+        return int(self._query(sql, (dag_id,))[0][0])
+
     def asset_events(self, uri: str) -> list[dict[str, Any]]:
-        params = {"uri_pattern": uri, "limit": 100, "only_active": False}
-        assets = self.api("GET", "/assets", params=params)["assets"]
-        matching = [a for a in assets if a["uri"].rstrip("/") == uri.rstrip("/")]
-        if not matching:
-            return []
-        events: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self.api(
-                "GET",
-                "/assets/events",
-                params={"asset_id": matching[0]["id"], "limit": 100, "offset": offset},
-            )
-            events.extend(page["asset_events"])
-            offset += len(page["asset_events"])
-            if not page["asset_events"] or offset >= page["total_entries"]:
-                return events
+        """Events of the asset with this URI (trailing slash optional), oldest first: ``id``,
+        ``timestamp``, ``extra`` (the stored payload).
+
+        Read from the metadata database, not ``GET /api/v2/assets/events``: in Airflow 3.3.2
+        that endpoint answers 500 while any run created by an event is still queued
+        (``start_date`` NULL; apache/airflow#71360, fixed after 3.3.2).
+        """
+        rows = self._query(
+            "SELECT e.id, e.timestamp, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.uri IN (?, ?) ORDER BY e.id",
+            (uri.rstrip("/"), uri.rstrip("/") + "/"),
+        )
+        return [{"id": i, "timestamp": ts, "extra": json.loads(extra)} for i, ts, extra in rows]
 
 
 @contextlib.contextmanager

@@ -197,3 +197,45 @@ def test_wrong_secret_is_refused_over_http_and_nothing_stored(receiver):
     response = httpx.post(url, json=payload, trust_env=False)
     assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
     assert events_of(INBOUND_SMS, messageId=payload["messageId"]) == []
+
+
+def test_a_burst_of_events_stays_covered_by_the_queued_run_request(airflow_db):
+    """Airflow 3.3.2 keeps the first event's queue time for a whole burst, so a run created
+    from it would leave the later events behind; the store moves that time to the latest event."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel, DagScheduleAssetReference
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    fresh = Asset(f"sms-api://test-burst-{uuid.uuid4().hex}")
+    store = MetadataEventStore()
+    store.ensure_asset(fresh)
+    dag_id = f"burst_consumer_{uuid.uuid4().hex[:8]}"
+    with create_session() as session:
+        if session.get(DagBundleModel, "webhook-tests") is None:
+            session.add(DagBundleModel(name="webhook-tests"))
+            session.flush()
+        asset_id = session.scalar(sa.select(AssetModel.id).where(AssetModel.name == fresh.name))
+        session.add(
+            DagModel(
+                dag_id=dag_id,
+                bundle_name="webhook-tests",
+                is_paused=False,
+                max_active_tasks=1,
+                max_consecutive_failed_dag_runs=0,
+                has_task_concurrency_limits=False,
+            )
+        )
+        session.flush()
+        session.add(DagScheduleAssetReference(asset_id=asset_id, dag_id=dag_id))
+    for i in range(3):
+        store.save(fresh, f"burst:{fresh.name}:{i}", {"n": i})
+    with create_session() as session:
+        queued = session.scalars(
+            sa.select(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)
+        ).all()
+        latest = session.scalar(
+            sa.select(sa.func.max(AssetEvent.timestamp)).where(AssetEvent.asset_id == asset_id)
+        )
+    assert len(queued) == 1
+    assert queued[0].created_at == latest  # the scheduler's window now reaches the last event
