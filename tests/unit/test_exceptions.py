@@ -29,7 +29,9 @@ ALL = [
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_every_error_is_an_airflow_exception_and_pickles_with_its_attributes(cls: type) -> None:
+def test_every_error_is_an_airflow_exception_and_pickles_with_its_attributes(
+    cls: type[e.SmsApiError],
+) -> None:
     error = cls("what happened; what to do", error_code=11, error_reason="Invalid number", http_status=400)
     assert isinstance(error, AirflowException)
     assert isinstance(error, e.SmsApiError)

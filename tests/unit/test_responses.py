@@ -160,7 +160,7 @@ def test_notify_verified_without_a_body_id_takes_the_paths() -> None:
 def test_results_are_frozen() -> None:
     result = parse_response(SMS, 200, body({"requestId": "abc"}))
     with pytest.raises(AttributeError):
-        result.request_id = "changed"  # type: ignore[misc]
+        result.request_id = "changed"
 
 
 def test_callback_example_sip_status_as_number() -> None:

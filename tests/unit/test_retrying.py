@@ -84,7 +84,7 @@ def test_foreign_exceptions_are_not_retried() -> None:
 
 
 def run(request: ApiRequest, error: Exception, max_retries: int) -> tuple[int, list[float]]:
-    attempts, waits = 0, []
+    attempts, waits = 0, list[float]()
 
     def send() -> None:
         nonlocal attempts
