@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.plugins.store import SaveOutcome
+from airflow_provider_sms.plugins.store import SaveOutcome, storage_key
 from airflow_provider_sms.plugins.webhooks import (
     MAX_BODY_BYTES,
     SecretRedactingApp,
@@ -269,6 +269,30 @@ class TestPrivacy:
         for secret_thing in ("447911123456", "Private words here", SECRET):
             assert secret_thing not in logged  # ...numbers, texts and the secret are not
 
+    def test_database_errors_are_logged_without_their_parameters(self, store, caplog, capfd):
+        """SQLAlchemy errors print the statement's parameters (the payload): only the driver's
+        message may reach the log."""
+        import sqlite3
+
+        import sqlalchemy as sa
+
+        class FailingStore(MemoryStore):
+            def save(self, asset: Any, key: str, payload: dict[str, Any]) -> SaveOutcome:
+                raise sa.exc.OperationalError(
+                    "INSERT INTO asset_event (extra) VALUES (?)",
+                    (json.dumps(payload),),
+                    sqlite3.OperationalError("database is locked"),
+                )
+
+        caplog.set_level(logging.INFO)
+        response = client_for(FailingStore()).post(inbound_url(), json=INBOUND)
+        assert response.status_code == 503
+        out, err = capfd.readouterr()
+        logged = caplog.text + out + err
+        assert "database is locked" in logged
+        assert "447911123456" not in logged
+        assert "Private words here" not in logged
+
     def test_redacting_wrapper_blanks_the_secret_in_the_shared_scope(self, store):
         seen: dict[str, Any] = {}
         inner = SecretRedactingApp(create_app(secrets=SecretSource(lambda: SECRET, ttl=0), store=store))
@@ -288,6 +312,17 @@ class TestPrivacy:
         scope = {"path": "/sms-api/webhooks/abc/inbound-sms", "raw_path": b"/sms-api/webhooks/a%2Fb/x"}
         redact_scope(scope)
         assert scope == {"path": "/sms-api/webhooks/***/inbound-sms", "raw_path": b"/sms-api/webhooks/***/x"}
+
+
+class TestStorageKey:
+    def test_short_keys_are_kept_long_ones_hashed_stably(self):
+        assert storage_key("inbound:abc") == "inbound:abc"
+        long_key = "receipt:" + "x" * 300 + ":DELIVERED"
+        hashed = storage_key(long_key)
+        assert hashed.startswith("sha256:")
+        assert len(hashed) <= 200
+        assert hashed == storage_key(long_key)
+        assert hashed != storage_key(long_key.replace("DELIVERED", "SENT"))
 
 
 class TestPlugin:
