@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_sms.api.constants import ERROR_NOT_FOUND, ERRORS
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.responses import parse_response
 from airflow_provider_sms.api.settings import ConnectionSettings, unknown_extras
 from airflow_provider_sms.exceptions import (
+    AuthenticationError,
     DeliveryUnknownError,
+    NotFoundError,
     ServerError,
     SmsApiConnectionError,
     SmsApiError,
@@ -43,6 +47,32 @@ class SmsApiHookBase(BaseHook):
     def __init__(self, sms_api_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sms_api_conn_id = sms_api_conn_id
+
+    @staticmethod
+    def connection_probe_id() -> str:
+        """A request id no reservation has: asking for its status costs nothing."""
+        return f"connection-test-{uuid.uuid4().hex}"
+
+    def connection_test_result(self, error: SmsApiError | None) -> tuple[bool, str]:
+        """Judge the answer to the probe of :meth:`connection_probe_id` for ``test_connection()``.
+
+        The API's own "not found" (errorCode 404 with its documented reason) proves the
+        credentials work; any other 404 means the host or API path is wrong.
+        """
+        if error is None or (
+            isinstance(error, NotFoundError)
+            and error.error_code == ERROR_NOT_FOUND
+            and (error.error_reason or "").lower() == ERRORS[ERROR_NOT_FOUND][1].lower()
+        ):
+            return True, "Connection works: the API accepted the credentials."
+        if isinstance(error, NotFoundError):
+            return False, (
+                f"{self.settings.api_url} answered 404 without the API's error body: check the "
+                "connection's host and API path (the default path is /v1)"
+            )
+        if isinstance(error, AuthenticationError):
+            return False, f"The API refused the credentials: {error}"
+        return False, str(error)
 
     def settings_from_connection(self, conn: Any) -> ConnectionSettings:
         for key in unknown_extras(conn.extra):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,9 +22,7 @@ from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
-    AuthenticationError,
     DeliveryUnknownError,
-    NotFoundError,
     SmsApiConfigError,
     SmsApiError,
 )
@@ -166,14 +163,10 @@ class SmsApiHook(SmsApiHookBase):
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with a request that costs nothing (status of an unknown request)."""
         try:
-            self.get_incoming_call(f"connection-test-{uuid.uuid4().hex}")
-        except NotFoundError:
-            return True, "Connection works: the API accepted the credentials."
-        except AuthenticationError as exc:
-            return False, f"The API refused the credentials: {exc}"
+            self.get_incoming_call(self.connection_probe_id())
         except SmsApiError as exc:
-            return False, str(exc)
-        return True, "Connection works."
+            return self.connection_test_result(exc)
+        return self.connection_test_result(None)
 
     # --- transport -------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ and the same per-account limiter paces it (without blocking the event loop).
 from __future__ import annotations
 
 import ssl
-import uuid
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +22,7 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
-from airflow_provider_sms.exceptions import AuthenticationError, NotFoundError, SmsApiConfigError, SmsApiError
+from airflow_provider_sms.exceptions import SmsApiConfigError, SmsApiError
 from airflow_provider_sms.hooks.base import SmsApiHookBase
 from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
 
@@ -185,14 +184,10 @@ class SmsApiAsyncHook(SmsApiHookBase):
     async def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with a request that costs nothing (status of an unknown request)."""
         try:
-            await self.get_incoming_call(f"connection-test-{uuid.uuid4().hex}")
-        except NotFoundError:
-            return True, "Connection works: the API accepted the credentials."
-        except AuthenticationError as exc:
-            return False, f"The API refused the credentials: {exc}"
+            await self.get_incoming_call(self.connection_probe_id())
         except SmsApiError as exc:
-            return False, str(exc)
-        return True, "Connection works."
+            return self.connection_test_result(exc)
+        return self.connection_test_result(None)
 
     # --- transport -------------------------------------------------------------------------
 
@@ -206,12 +201,12 @@ class SmsApiAsyncHook(SmsApiHookBase):
         settings = await self.get_settings()
         client = await self.get_async_conn()
         masked = self.masked_number(request)
-        await self.limiter.acquire_async()
+        started_at = await self.limiter.acquire_async()
         try:
             response = await client.request(request.method, settings.url(request.path), json=request.body)
         except httpx.TransportError as exc:
             raise self._transport_error(request, exc, masked) from None
-        return self.parse_answer(request, response.status_code, response.content, masked)
+        return self.parse_answer(request, response.status_code, response.content, masked, started_at)
 
     def _transport_error(
         self, request: ApiRequest, exc: httpx.TransportError, masked: str | None

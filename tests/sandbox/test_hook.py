@@ -148,6 +148,17 @@ def test_test_connection_true_and_false(sandbox: Sandbox, monkeypatch: pytest.Mo
     assert not any(e["billable"] for e in ledger(sandbox))
 
 
+def test_test_connection_tells_a_wrong_api_path_from_working_credentials(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = connect(monkeypatch, sandbox)
+    conn["host"] = sandbox.base_url + "/v2"  # a path the API does not serve: a 404 of another kind
+    monkeypatch.setenv("AIRFLOW_CONN_SMS_API_DEFAULT", json.dumps(conn))
+    ok, message = SmsApiHook().test_connection()
+    assert not ok
+    assert "API path" in message
+
+
 def test_test_connection_reports_an_unusable_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMS_API_DEFAULT",
