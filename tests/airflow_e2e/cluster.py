@@ -77,11 +77,9 @@ class AirflowCluster:
         self._client: httpx.Client | None = None
 
     def _environment(self, parallelism: int, extra: Mapping[str, str]) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) and k != "AIRFLOW_HOME"
-        }
+        # Nothing Airflow-related from the test process (its private AIRFLOW_HOME, connections,
+        # task-context leftovers of earlier dag.test() runs) reaches the components.
+        env = {k: v for k, v in os.environ.items() if not k.lstrip("_").startswith("AIRFLOW")}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),

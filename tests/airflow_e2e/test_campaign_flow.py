@@ -103,7 +103,7 @@ def test_campaign_receipts_report_opt_out_and_next_campaign(deployment: Deployme
         wanted = {"DELIVERED": 2, "UNDELIVERED": 1, "REJECTED": 1}
         return report if report and report["statuses"] == wanted else None
 
-    report = wait_until(f"delivery_report counting campaign {first}", final_report, 150, interval=2)
+    report = wait_until(f"delivery_report counting campaign {first}", final_report, 120, interval=2)
     assert report["messages"] == 4
 
     # 4. An inbound "Stop!" from one recipient (delivered twice, as a retrying API would).
@@ -133,7 +133,7 @@ def test_campaign_receipts_report_opt_out_and_next_campaign(deployment: Deployme
             opt_out_totals(deployment)["added"] > opted_before
         )
 
-    wait_until("inbound_opt_out to suppress the sender of STOP", suppressed, 120, interval=2)
+    wait_until("inbound_opt_out to suppress the sender of STOP", suppressed, 90, interval=2)
     assert STAYS not in suppression.read_text()
 
     # 6. The next campaign skips the suppressed number: the sandbox's ledger proves it.
