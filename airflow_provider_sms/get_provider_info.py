@@ -8,7 +8,12 @@ INTEGRATION = "SMS & Voice API"
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow's ProvidersManager (validated against its JSON schema)."""
+    """Describe the provider to Airflow's ProvidersManager (validated against its JSON schema).
+
+    The webhook plugin is registered only through the ``airflow.plugins`` entry point: Airflow
+    3.3 loads provider-info plugins only with ``[core] lazy_discover_providers = False``, and
+    declaring it both ways makes that setting report "Plugin 'sms_api' already registered".
+    """
     from airflow_provider_sms import __version__
 
     return {
@@ -100,9 +105,6 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
-        "plugins": [
-            {"name": "sms_api", "plugin-class": "airflow_provider_sms.plugins.webhooks.SmsApiWebhookPlugin"}
-        ],
     }
 
 

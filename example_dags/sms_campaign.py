@@ -50,12 +50,6 @@ def campaign_id_of(params: dict[str, Any], run_id: str) -> str:
     return _SAFE_ID.sub("_", (params.get("campaign_id") or "").strip() or run_id)
 
 
-class CampaignSmsOperator(SendSmsOperator):
-    """SendSmsOperator whose connection id can come from a Param (``{{ params.conn_id }}``)."""
-
-    template_fields = (*SendSmsOperator.template_fields, "sms_api_conn_id")
-
-
 @dag(
     dag_id="sms_campaign",
     schedule=None,
@@ -101,7 +95,7 @@ def sms_campaign() -> None:
 
     recipients: Any = select_recipients()
 
-    send: Any = CampaignSmsOperator(
+    send: Any = SendSmsOperator(
         task_id="send",
         numbers=recipients,
         text="{{ params.message }}",

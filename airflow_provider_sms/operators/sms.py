@@ -69,6 +69,7 @@ class SendSmsOperator(BaseOperator):
         "callback_url",
         "numbers_file",
         "journal_path",
+        "sms_api_conn_id",
     )
     ui_color = "#d8f0e4"
 

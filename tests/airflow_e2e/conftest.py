@@ -9,8 +9,6 @@ SMS through its ``webhook_url``. The DAGs folder holds the three example DAGs an
 
 from __future__ import annotations
 
-import importlib.metadata
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,6 @@ E2E_DAGS = [
     Path(__file__).parent / "dags" / "incoming_call_check.py",
 ]
 DAG_IDS = ["sms_campaign", "delivery_report", "inbound_opt_out", "incoming_call_check"]
-PLUGIN = "airflow_provider_sms.plugins.webhooks:SmsApiWebhookPlugin"
 
 
 @dataclass
@@ -42,16 +39,6 @@ class Deployment:
         return f"{self.airflow.base_url}/sms-api/webhooks/{self.airflow.webhook_secret}"
 
 
-def _plugin_loading_env() -> dict[str, str]:
-    """The ``airflow.plugins`` entry point loads the plugin with Airflow's defaults; without it
-    (pyproject not updated yet) fall back to provider-info plugins, which Airflow loads only
-    with ``lazy_discover_providers = False``."""
-    if any(ep.value == PLUGIN for ep in importlib.metadata.entry_points(group="airflow.plugins")):
-        return {}
-    warnings.warn("airflow.plugins entry point missing: loading the plugin via provider info", stacklevel=2)
-    return {"AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False"}
-
-
 @pytest.fixture(scope="session")
 def deployment() -> Iterator[Deployment]:
     airflow = AirflowCluster(dags=E2E_DAGS, parallelism=3)
@@ -63,7 +50,6 @@ def deployment() -> Iterator[Deployment]:
             {
                 "AIRFLOW_CONN_SMS_API_DEFAULT": sandbox.airflow_conn_json(),
                 "AIRFLOW_VAR_SMS_API_DATA_DIR": str(data_dir),
-                **_plugin_loading_env(),
             }
         )
         with airflow:
