@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     from airflow_provider_sms.hygiene.store import ResultStore
     from airflow_provider_sms.hygiene.writer import ResultWriters
 
-MIN_WINDOW = 1024
+# Rows the stream may run ahead of the oldest unwritten one. Generous, so that new numbers
+# sparse among cached or repeated ones still keep every worker busy (one in a thousand
+# rows: ten checks under way), yet a few megabytes at most.
+MIN_WINDOW = 10_000
 TICK_SECONDS = 0.5  # how often a blocked wait looks up to save state and log progress
 
 _API = "api"

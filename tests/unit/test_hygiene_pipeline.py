@@ -18,7 +18,7 @@ from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import AccountError
 from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
-from airflow_provider_sms.hygiene.pipeline import CheckPipeline
+from airflow_provider_sms.hygiene.pipeline import MIN_WINDOW, CheckPipeline
 from airflow_provider_sms.hygiene.progress import ProgressReporter, RunStats
 from airflow_provider_sms.hygiene.reader import InputRow
 from airflow_provider_sms.hygiene.store import ResultStore
@@ -123,7 +123,7 @@ def test_window_and_in_flight_checks_stay_bounded(tmp_path) -> None:
 
     def rows():
         nonlocal pulled
-        for i in range(5000):
+        for i in range(3 * MIN_WINDOW):
             pulled += 1
             if pulled > pipeline.max_window:
                 release.set()  # only if the window did not hold the stream back
@@ -151,8 +151,8 @@ def test_window_and_in_flight_checks_stay_bounded(tmp_path) -> None:
     store.close()
 
     assert pipeline.max_in_flight == 4
-    assert pipeline.max_window == 1024
-    assert stats.rows == 5000
+    assert pipeline.max_window == MIN_WINDOW
+    assert stats.rows == 3 * MIN_WINDOW
     assert stats.unique_numbers == 50
     # While the first row's check hung, the stream stopped at the window's end.
     assert pulled_while_hung == [pipeline.max_window]
