@@ -107,6 +107,7 @@ def test_send_sms_arguments() -> None:
         "callback_url",
         "numbers_file",
         "journal_path",
+        "sms_api_conn_id",
     }
     with pytest.raises(ValueError, match="max_failure_ratio"):
         SendSmsOperator(task_id="t2", numbers=[A], text="hi", max_failure_ratio=1.5)
