@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_sms.api.constants import DEFAULT_LANGUAGE
-from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from airflow_provider_sms.notifications.sms import SmsApiNotifier, _outcome, recipients, report
-
-if TYPE_CHECKING:
-    from airflow.sdk import Context
+from airflow_provider_sms.notifications.base import SmsApiNotifier
 
 
 class VoiceCallNotifier(SmsApiNotifier):
@@ -31,6 +24,8 @@ class VoiceCallNotifier(SmsApiNotifier):
     """
 
     template_fields: Sequence[str] = ("numbers", "text", "language", "sender")
+    what = "Voice call"
+    hook_method = "text_to_speech_call"
 
     def __init__(
         self,
@@ -41,52 +36,18 @@ class VoiceCallNotifier(SmsApiNotifier):
         sender: str | None = None,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
     ) -> None:
-        super().__init__()
-        self.numbers = numbers
+        super().__init__(numbers=numbers, sms_api_conn_id=sms_api_conn_id)
         self.text = text
         self.language = language
         self.sender = sender
-        self.sms_api_conn_id = sms_api_conn_id
 
-    @cached_property
-    def hook(self) -> SmsApiHook:
-        return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
-
-    def calls(self) -> list[dict[str, Any]]:
-        """The payload, built once for both paths: one ``text_to_speech_call`` keyword set per recipient."""
-        return [
-            {
-                "number": number,
-                "text": self.text,
-                "language": self.language or None,
-                "sender": self.sender or None,
-            }
-            for number in recipients(self.numbers)
-        ]
-
-    def notify(self, context: Context) -> None:
-        outcomes: list[tuple[str, BaseException | None]] = []
-        for call in self.calls():
-            try:
-                self.hook.text_to_speech_call(**call)
-                outcomes.append((call["number"], None))
-            except SmsApiError as exc:
-                outcomes.append((call["number"], exc))
-        report(self, "Voice call", outcomes, self.hook.settings.log_full_numbers)
-
-    async def async_notify(self, context: Context) -> None:
-        calls = self.calls()
-        async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
-            results = await asyncio.gather(
-                *(hook.text_to_speech_call(**call) for call in calls), return_exceptions=True
-            )
-            reveal = (await hook.get_settings()).log_full_numbers
-        report(
-            self,
-            "Voice call",
-            [_outcome(c["number"], r) for c, r in zip(calls, results, strict=True)],
-            reveal,
-        )
+    def arguments(self, number: str) -> dict[str, Any]:
+        return {
+            "number": number,
+            "text": self.text,
+            "language": self.language or None,
+            "sender": self.sender or None,
+        }
 
 
 send_voice_notification = VoiceCallNotifier

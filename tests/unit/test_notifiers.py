@@ -13,7 +13,7 @@ from airflow_provider_sms.notifications import (
     send_sms_notification,
     send_voice_notification,
 )
-from airflow_provider_sms.notifications.sms import recipients, report
+from airflow_provider_sms.notifications.base import recipients, report
 
 
 def test_aliases_and_base_class() -> None:
@@ -26,12 +26,12 @@ def test_aliases_and_base_class() -> None:
 
 def test_one_payload_builder_per_notifier() -> None:
     sms = SmsNotifier(numbers="+44 7911 123456, +447911123457,+447911123456", text="down")
-    assert sms.messages() == [
+    assert sms.payloads() == [
         {"number": "+447911123456", "text": "down", "sender": None},
         {"number": "+447911123457", "text": "down", "sender": None},
     ]
     voice = VoiceCallNotifier(numbers=["+447911123456"], text="down", language="ru", sender="+15005550006")
-    assert voice.calls() == [
+    assert voice.payloads() == [
         {"number": "+447911123456", "text": "down", "language": "ru", "sender": "+15005550006"}
     ]
     assert voice.sms_api_conn_id == "sms_api_default"
