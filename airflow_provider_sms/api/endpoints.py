@@ -7,6 +7,7 @@ here does I/O, so both transports share it unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
@@ -69,6 +70,37 @@ class ApiRequest:
         incoming call is not either: a second reservation would give the user another DID.
         """
         return not self.endpoint.reaches_a_person and self.endpoint is not Endpoint.RESERVE_INCOMING_CALL
+
+
+_TAKES_CALLBACK = frozenset(
+    {
+        Endpoint.SEND_SMS,
+        Endpoint.FLASH_CALL,
+        Endpoint.RESERVE_INCOMING_CALL,
+        Endpoint.PIN_TO_SPEECH_CALL,
+        Endpoint.TEXT_TO_SPEECH_CALL,
+    }
+)
+
+
+def with_defaults(
+    request: ApiRequest, *, sender: str | None = None, callback_url: str | None = None
+) -> ApiRequest:
+    """Fill in the connection's defaults where the request gives none.
+
+    ``sender`` is an SMS sender id: calls use caller ids, validated separately, so it applies
+    to SMS only. ``callback_url`` applies to every request that sends a delivery receipt.
+    """
+    defaults: dict[str, Any] = {}
+    if sender and request.endpoint is Endpoint.SEND_SMS:
+        defaults["from"] = _text("default_sender", sender, required=False)
+    if callback_url and request.endpoint in _TAKES_CALLBACK:
+        defaults["callbackUrl"] = _text("default_callback_url", callback_url, required=False)
+    given = request.body or {}
+    missing = {key: value for key, value in defaults.items() if not given.get(key)}
+    if not missing:
+        return request
+    return dataclasses.replace(request, body={**given, **missing})
 
 
 def _body(**fields: Any) -> dict[str, Any]:

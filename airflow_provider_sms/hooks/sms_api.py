@@ -19,7 +19,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
-from airflow_provider_sms.api.endpoints import ApiRequest
+from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
     DeliveryUnknownError,
@@ -81,12 +81,7 @@ class SmsApiHook(SmsApiHookBase):
         self, number: str, text: str, sender: str | None = None, callback_url: str | None = None
     ) -> r.SmsResult:
         """Send ``text`` to ``number``; never resent after a lost answer (:class:`DeliveryUnknownError`)."""
-        s = self.settings
-        return self.run(
-            endpoints.send_sms(
-                number, text, sender or s.default_sender, callback_url or s.default_callback_url
-            )
-        )
+        return self.run(endpoints.send_sms(number, text, sender, callback_url))
 
     def hlr_lookup(self, number: str) -> r.HlrResult:
         """Network (MCC/MNC), country and reachability of a mobile number."""
@@ -104,9 +99,7 @@ class SmsApiHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.FlashCallResult:
         """Place a flash call whose caller id ends with ``code`` (4-6 digits)."""
-        return self.run(
-            endpoints.flash_call(number, sender, code, callback_url or self.settings.default_callback_url)
-        )
+        return self.run(endpoints.flash_call(number, sender, code, callback_url))
 
     def reserve_incoming_call(
         self,
@@ -116,11 +109,7 @@ class SmsApiHook(SmsApiHookBase):
         ivr_message: str | None = None,
     ) -> r.IncomingCallReservation:
         """Reserve a DID number that the user of ``number`` must call to be verified."""
-        return self.run(
-            endpoints.reserve_incoming_call(
-                number, callback_url or self.settings.default_callback_url, ivr_confirmation, ivr_message
-            )
-        )
+        return self.run(endpoints.reserve_incoming_call(number, callback_url, ivr_confirmation, ivr_message))
 
     def get_incoming_call(self, request_id: str) -> r.IncomingCallInfo:
         """Status of an incoming-call reservation: PENDING, DELIVERED or EXPIRED (404 once gone)."""
@@ -135,11 +124,7 @@ class SmsApiHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.CallResult:
         """Call ``number`` and speak the pin ``code``."""
-        return self.run(
-            endpoints.pin_to_speech_call(
-                number, code, sender, language, callback_url or self.settings.default_callback_url
-            )
-        )
+        return self.run(endpoints.pin_to_speech_call(number, code, sender, language, callback_url))
 
     def text_to_speech_call(
         self,
@@ -150,11 +135,7 @@ class SmsApiHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.CallResult:
         """Call ``number`` and speak ``text`` (``en`` or ``ru``)."""
-        return self.run(
-            endpoints.text_to_speech_call(
-                number, text, sender, language, callback_url or self.settings.default_callback_url
-            )
-        )
+        return self.run(endpoints.text_to_speech_call(number, text, sender, language, callback_url))
 
     def notify_verified(self, request_id: str) -> r.NotifyResult:
         """Tell the API the user of ``request_id`` is verified (ends a flash call)."""
@@ -173,6 +154,9 @@ class SmsApiHook(SmsApiHookBase):
     def run(self, request: ApiRequest) -> Any:
         """Send an :class:`ApiRequest`, paced and retried, and return its parsed result."""
         settings = self.settings
+        request = with_defaults(
+            request, sender=settings.default_sender, callback_url=settings.default_callback_url
+        )
         retrying = tenacity.Retrying(**retry_arguments(request, settings.max_retries, self.log))
         return retrying(self._send_once, request)
 

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
-from airflow_provider_sms.api.endpoints import ApiRequest
+from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
 from airflow_provider_sms.exceptions import SmsApiConfigError, SmsApiError
 from airflow_provider_sms.hooks.base import SmsApiHookBase
@@ -98,12 +98,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
         self, number: str, text: str, sender: str | None = None, callback_url: str | None = None
     ) -> r.SmsResult:
         """Send ``text`` to ``number``; never resent after a lost answer (``DeliveryUnknownError``)."""
-        s = await self.get_settings()
-        return await self.run(
-            endpoints.send_sms(
-                number, text, sender or s.default_sender, callback_url or s.default_callback_url
-            )
-        )
+        return await self.run(endpoints.send_sms(number, text, sender, callback_url))
 
     async def hlr_lookup(self, number: str) -> r.HlrResult:
         """Network (MCC/MNC), country and reachability of a mobile number."""
@@ -121,10 +116,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.FlashCallResult:
         """Place a flash call whose caller id ends with ``code`` (4-6 digits)."""
-        s = await self.get_settings()
-        return await self.run(
-            endpoints.flash_call(number, sender, code, callback_url or s.default_callback_url)
-        )
+        return await self.run(endpoints.flash_call(number, sender, code, callback_url))
 
     async def reserve_incoming_call(
         self,
@@ -134,11 +126,8 @@ class SmsApiAsyncHook(SmsApiHookBase):
         ivr_message: str | None = None,
     ) -> r.IncomingCallReservation:
         """Reserve a DID number that the user of ``number`` must call to be verified."""
-        s = await self.get_settings()
         return await self.run(
-            endpoints.reserve_incoming_call(
-                number, callback_url or s.default_callback_url, ivr_confirmation, ivr_message
-            )
+            endpoints.reserve_incoming_call(number, callback_url, ivr_confirmation, ivr_message)
         )
 
     async def get_incoming_call(self, request_id: str) -> r.IncomingCallInfo:
@@ -154,12 +143,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.CallResult:
         """Call ``number`` and speak the pin ``code``."""
-        s = await self.get_settings()
-        return await self.run(
-            endpoints.pin_to_speech_call(
-                number, code, sender, language, callback_url or s.default_callback_url
-            )
-        )
+        return await self.run(endpoints.pin_to_speech_call(number, code, sender, language, callback_url))
 
     async def text_to_speech_call(
         self,
@@ -170,12 +154,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
         callback_url: str | None = None,
     ) -> r.CallResult:
         """Call ``number`` and speak ``text`` (``en`` or ``ru``)."""
-        s = await self.get_settings()
-        return await self.run(
-            endpoints.text_to_speech_call(
-                number, text, sender, language, callback_url or s.default_callback_url
-            )
-        )
+        return await self.run(endpoints.text_to_speech_call(number, text, sender, language, callback_url))
 
     async def notify_verified(self, request_id: str) -> r.NotifyResult:
         """Tell the API the user of ``request_id`` is verified (ends a flash call)."""
@@ -194,6 +173,9 @@ class SmsApiAsyncHook(SmsApiHookBase):
     async def run(self, request: ApiRequest) -> Any:
         """Send an :class:`ApiRequest`, paced and retried, and return its parsed result."""
         settings = await self.get_settings()
+        request = with_defaults(
+            request, sender=settings.default_sender, callback_url=settings.default_callback_url
+        )
         retrying = tenacity.AsyncRetrying(**retry_arguments(request, settings.max_retries, self.log))
         return await retrying(self._send_once, request)
 

@@ -139,3 +139,24 @@ def test_requests_are_frozen() -> None:
     request = endpoints.hlr_lookup(N)
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.path = "/sms"  # type: ignore[misc]
+
+
+def test_connection_defaults_fill_only_what_a_request_leaves_out() -> None:
+    defaults = {"sender": "InfoSMS", "callback_url": "https://example.com/receipts"}
+    sms = endpoints.with_defaults(endpoints.send_sms("+447400123456", "hi"), **defaults)
+    assert sms.body == {
+        "number": "+447400123456",
+        "text": "hi",
+        "from": "InfoSMS",
+        "callbackUrl": "https://example.com/receipts",
+    }
+    own = endpoints.send_sms("+447400123456", "hi", sender="Alerts", callback_url="https://mine")
+    assert endpoints.with_defaults(own, **defaults) == own
+    # The SMS sender id is no caller id: calls get the callback URL only.
+    call = endpoints.with_defaults(endpoints.text_to_speech_call("+447400123456", "hello"), **defaults)
+    assert call.body is not None
+    assert "from" not in call.body
+    assert call.body["callbackUrl"] == "https://example.com/receipts"
+    # Look-ups take neither.
+    lookup = endpoints.hlr_lookup("+447400123456")
+    assert endpoints.with_defaults(lookup, **defaults) == lookup
