@@ -124,9 +124,7 @@ class FlashCallOperator(_JournalledCallOperator):
         self.code = code
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
-        return endpoints.flash_call(
-            number, self.sender, _code(self.code), callback_url or self.hook.settings.default_callback_url
-        )
+        return endpoints.flash_call(number, self.sender, _code(self.code), callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"code": _code(self.code)}
@@ -170,7 +168,7 @@ class PinToSpeechCallOperator(_JournalledCallOperator):
             _code(self.code),  # type: ignore[arg-type]  # None is refused by the builder
             self.sender,
             self.language or None,
-            callback_url or self.hook.settings.default_callback_url,
+            callback_url,
         )
 
     def content(self) -> dict[str, Any]:
@@ -214,7 +212,7 @@ class TextToSpeechCallOperator(_JournalledCallOperator):
             self.text,
             self.sender,
             self.language or None,
-            callback_url or self.hook.settings.default_callback_url,
+            callback_url,
         )
 
     def content(self) -> dict[str, Any]:
@@ -257,7 +255,7 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
         return endpoints.reserve_incoming_call(
             number,
-            callback_url or self.hook.settings.default_callback_url,
+            callback_url,
             self.ivr_confirmation,
             self.ivr_message,
         )
