@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -178,10 +179,24 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400
+        raise ValueError("number out of range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _validate(kind: _Kind, body: bytes) -> tuple[dict[str, Any], Any]:
+    # Python's json reads NaN, Infinity and 1e400 (not JSON: unstorable, and int() of them
+    # raises OverflowError, a 5xx the sender would retry forever); deep nesting raises
+    # RecursionError. All are malformed bodies: 400.
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body, parse_float=_finite_float, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _Rejected(400, "body is not JSON") from None
     if not isinstance(data, dict):
         raise _Rejected(422, "body is not a JSON object")

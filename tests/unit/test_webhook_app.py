@@ -249,6 +249,20 @@ class TestRefusals:
         assert client.post(inbound_url(), json=payload).status_code == 422
         assert store.events == []
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"requestId": "r", "status": "DELIVERED", "note": NaN}',
+            b'{"requestId": "r", "status": "DELIVERED", "sipStatus": Infinity}',
+            b'{"requestId": "r", "status": "DELIVERED", "sipStatus": 1e400}',
+            b"[" * 50_000,
+        ],
+    )
+    def test_bodies_python_reads_but_json_forbids_get_400_not_a_5xx(self, client, store, body):
+        """NaN/Infinity are not JSON (nor storable as JSON); a 5xx would be retried forever."""
+        assert client.post(receipts_url(), content=body).status_code == 400
+        assert store.events == []
+
     def test_get_is_not_allowed(self, client):
         assert client.get(inbound_url()).status_code == 405
 
