@@ -19,7 +19,7 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
@@ -132,24 +132,34 @@ def read_suppression_list(path: ObjectStoragePath) -> set[str]:
     """
     if not path.exists():
         return set()
-    with path.open("r", newline="", encoding="utf-8") as fh:
+    with path.open("r", newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None:
             return set()
-        column = "e164" if "e164" in reader.fieldnames else reader.fieldnames[0]
+        column = _number_column(reader.fieldnames)
         numbers = {_e164(row.get(column)) for row in reader}
     numbers.discard(None)
     return numbers  # type: ignore[return-value]
 
 
+def _number_column(fieldnames: Sequence[str]) -> str:
+    return "e164" if "e164" in fieldnames else fieldnames[0]
+
+
 def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
+    # The rows are rewritten: keep every number read_suppression_list honours (same column,
+    # BOM tolerated), or adding one opt-out would drop the others from the list.
     if not path.exists():
         return []
-    with path.open("r", newline="", encoding="utf-8") as fh:
+    with path.open("r", newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return []
+        column = _number_column(reader.fieldnames)
         return [
-            {k: (row.get(k) or "") for k in SUPPRESSION_FIELDS}
-            for row in csv.DictReader(fh)
-            if row.get("e164")
+            {"e164": row[column], "added_at": row.get("added_at") or "", "reason": row.get("reason") or ""}
+            for row in reader
+            if row.get(column)
         ]
 
 

@@ -116,6 +116,18 @@ def test_list_written_by_hand_is_read(tmp_path):
     assert len(read_suppression_list(local(tmp_path))) == 3
 
 
+@pytest.mark.parametrize(
+    "content",
+    ["\ufeffe164,added_at,reason\n+447911123456,,\n", "number,name\n+447911123456,Ann\n"],
+    ids=["excel-bom", "other-header"],
+)
+def test_adding_keeps_every_number_the_reader_honours(tmp_path, content):
+    (tmp_path / "suppression.csv").write_text(content, encoding="utf-8")
+    assert read_suppression_list(local(tmp_path)) == {"+447911123456"}
+    add_to_suppression_list(local(tmp_path), ["+447911123400"])
+    assert read_suppression_list(local(tmp_path)) == {"+447911123456", "+447911123400"}
+
+
 def test_split_suppressed_keeps_order_and_drops_duplicates():
     numbers = ["+447911123401", "447911123402", "+44 7911 123401", "+447911123403", "nonsense"]
     to_send, dropped = split_suppressed(numbers, {"+447911123402"})
