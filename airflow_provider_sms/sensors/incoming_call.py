@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_sms.api import verification as v
-from airflow_provider_sms.exceptions import NotFoundError
+from airflow_provider_sms.exceptions import NotFoundError, TlsVerificationError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.triggers.incoming_call import TRANSIENT_ERRORS, IncomingCallTrigger
 
@@ -100,6 +100,8 @@ class IncomingCallSensor(BaseSensorOperator):
             info = self.hook.get_incoming_call(request_id)
         except NotFoundError:
             return v.not_found(request_id)
+        except TlsVerificationError:
+            raise  # a connection error that waiting cannot fix: fix the 'verify' extra
         except TRANSIENT_ERRORS as exc:  # the hook already retried; the next poke tries again
             self.log.warning("Reading incoming call %s failed (%s); will try again", request_id, exc)
             return v.VerificationDecision(

@@ -14,6 +14,7 @@ from airflow_provider_sms.exceptions import (
     RateLimitError,
     ServerError,
     SmsApiConnectionError,
+    TlsVerificationError,
 )
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
 
@@ -83,6 +84,8 @@ class IncomingCallTrigger(BaseTrigger):
                 info = await hook.get_incoming_call(self.request_id)
             except NotFoundError:
                 return v.not_found(self.request_id)
+            except TlsVerificationError:
+                raise  # a connection error that waiting cannot fix: fix the 'verify' extra
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 delay = min(max(self.poke_interval, MIN_BACKOFF) * 2 ** (failures - 1), MAX_BACKOFF)

@@ -225,6 +225,13 @@ def test_transient_error_in_a_poke_is_not_the_end() -> None:
     assert sensor(ServerError("503")).poke({}) is False
 
 
+def test_untrusted_certificate_in_a_poke_ends_the_wait() -> None:
+    from airflow_provider_sms.exceptions import TlsVerificationError
+
+    with pytest.raises(TlsVerificationError):
+        sensor(TlsVerificationError("certificate verify failed")).poke({})
+
+
 @pytest.mark.parametrize(
     ("event", "soft_fail", "raised"),
     [

@@ -10,7 +10,12 @@ import pytest
 
 from airflow_provider_sms.api.endpoints import get_incoming_call
 from airflow_provider_sms.api.responses import parse_response
-from airflow_provider_sms.exceptions import AuthenticationError, NotFoundError, ServerError
+from airflow_provider_sms.exceptions import (
+    AuthenticationError,
+    NotFoundError,
+    ServerError,
+    TlsVerificationError,
+)
 from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
 from airflow_provider_sms.triggers import incoming_call
 from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
@@ -82,6 +87,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(incoming_call, "SmsApiAsyncHook", ScriptedHook)
     monkeypatch.setattr(incoming_call, "MIN_BACKOFF", 0.0)
     ScriptedHook.instances = []
+    ScriptedHook.script = []  # what a test left unread must not answer the next one
     return ScriptedHook
 
 
@@ -124,6 +130,17 @@ def test_final_answers(scripted, answer, expected) -> None:
     assert event["status"] == expected
     assert event["message"]
     assert scripted.instances[0].closed
+
+
+def test_untrusted_certificate_ends_the_wait(scripted) -> None:
+    # A connection error, but not a transient one: waiting until the deadline cannot help.
+    scripted.script = [TlsVerificationError("certificate verify failed"), status("DELIVERED")]
+
+    [event] = events(IncomingCallTrigger(request_id="abc", poke_interval=0))
+
+    assert event["status"] == "error"
+    assert "certificate verify failed" in event["message"]
+    assert scripted.instances[0].reads == 1
 
 
 def test_deadline_ends_the_wait(scripted) -> None:
