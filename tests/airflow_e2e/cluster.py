@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -175,7 +176,9 @@ class AirflowCluster:
         """SIGTERM every process group, wait together up to ``grace`` s, then SIGKILL the groups.
 
         The SIGKILL goes to the group even when its leader exited: task supervisors, workers
-        and uvicorn children may outlive it.
+        and uvicorn children may outlive it. Airflow's task supervisor puts each task runner in
+        a process group of its own, out of reach of the group signals but still in the
+        component's session: every process left in those sessions is SIGKILLed last.
         """
         procs = {name: self.processes.pop(name) for name in names if name in self.processes}
         for proc in procs.values():
@@ -190,6 +193,11 @@ class AirflowCluster:
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
+        sessions = {proc.pid for proc in procs.values()}  # start_new_session: sid == pid
+        for pid in psutil.pids():
+            with contextlib.suppress(OSError):
+                if os.getsid(pid) in sessions:
+                    os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self._client is not None:
