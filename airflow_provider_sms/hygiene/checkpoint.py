@@ -96,7 +96,10 @@ class CheckpointLog:
         if self.state_dir.exists():
             for chunk in self.state_dir.iterdir():
                 chunk.unlink()
-            self.state_dir.rmdir()
+            # On an object store (S3, GCS) the "directory" vanishes with its last file, and
+            # rmdir would then raise NotADirectoryError after the output was published.
+            if self.state_dir.is_dir():
+                self.state_dir.rmdir()
 
 
 def _read_chunk(chunk: ObjectStoragePath, max_age: timedelta | None, now: datetime) -> Iterator[NumberCheck]:

@@ -78,6 +78,40 @@ def test_old_answers_are_not_resumed(tmp_path) -> None:
     assert not (tmp_path / "s").exists()
 
 
+class BucketPrefix:
+    """A "directory" of an object store (S3, GCS) over a local one: it exists while a file is
+    under it, and rmdir refuses it once empty, as universal_pathlib over s3fs does."""
+
+    def __init__(self, path: ObjectStoragePath) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return self.is_dir()
+
+    def is_dir(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def iterdir(self):
+        return self.path.iterdir()
+
+    def rmdir(self) -> None:
+        if not self.is_dir():
+            raise NotADirectoryError(str(self.path))
+        self.path.rmdir()
+
+
+def test_clear_on_an_object_store_where_the_directory_vanishes_with_its_last_file(tmp_path) -> None:
+    state_dir = ObjectStoragePath(str(tmp_path / "s"))
+    state = CheckpointLog(state_dir, every=10, interval=10)
+    state.add(check(1))
+    state.flush()
+    state.state_dir = BucketPrefix(state_dir)  # type: ignore[assignment]
+
+    state.clear()  # the output is published: a failure here would fail the task after the fact
+
+    assert list((tmp_path / "s").iterdir()) == []
+
+
 def write_output(path: Path, checks: list[NumberCheck]) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
