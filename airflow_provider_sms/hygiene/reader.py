@@ -17,6 +17,7 @@ from typing import NamedTuple
 from airflow.exceptions import AirflowException
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS
 
 RENAMED_INPUT_SUFFIX = "_input"
@@ -118,8 +119,9 @@ class CsvSource:
             )
         close = [name for name in header if name.lower() == self.number_column.strip().lower()]
         hint = f" Did you mean {close[0]!r}?" if close else ""
+        shown = [_masked_if_number(name) for name in header]  # a list without a header line
         raise HygieneInputError(
-            f"Input list {self.path} has no column {self.number_column!r}; its header is {header}. "
+            f"Input list {self.path} has no column {self.number_column!r}; its header is {shown}. "
             f"Set number_column to the column holding the phone numbers.{hint}"
         )
 
@@ -165,6 +167,11 @@ def output_header(header: list[str]) -> list[str]:
             name = renamed
         out.append(name)
     return out
+
+
+def _masked_if_number(name: str) -> str:
+    """A header cell holding a phone number, masked: the error goes to the task log."""
+    return mask_number(name) if sum(ch.isdigit() for ch in name) >= 6 else name
 
 
 def _is_blank(fields: list[str]) -> bool:

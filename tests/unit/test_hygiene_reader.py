@@ -68,6 +68,12 @@ def test_missing_column_names_the_header_and_a_near_match(tmp_path) -> None:
     assert "Did you mean 'Number'?" in str(e.value)
 
 
+def test_list_without_a_header_line_is_refused_without_its_first_number_in_the_log(tmp_path) -> None:
+    with pytest.raises(HygieneInputError, match=r"its header is \['r1', '\+4474\*{6}56'\]") as e:
+        read(source(tmp_path, b"r1,+447400123456\nr2,+447400123457\n"))
+    assert "447400123456" not in str(e.value)
+
+
 def test_column_named_twice(tmp_path) -> None:
     with pytest.raises(HygieneInputError, match="names the column 'number' 2 times"):
         read(source(tmp_path, b"number,number\n1,2\n"))
