@@ -25,7 +25,7 @@ def read_previous_results(
     :param max_age: the oldest answer to reuse; ``None`` reuses any.
     :param now: the current time (for tests).
     """
-    if not path.exists():
+    if not path.exists() or path.stat().st_size == 0:  # an empty file is no previous run either
         return
     now = now or datetime.now(timezone.utc)
     source = CsvSource(path, "e164")

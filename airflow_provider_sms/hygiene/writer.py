@@ -75,8 +75,15 @@ class ResultWriters:
         self.close()
 
     def publish(self, destinations: dict[str, ObjectStoragePath]) -> None:
-        """Copy the closed files to ``destinations`` (keys ``output``, ``clean``, ``flagged``)."""
+        """Copy the closed files to ``destinations`` (keys ``output``, ``clean``, ``flagged``).
+
+        Each file is copied beside its destination under a temporary name, then renamed over
+        it: a task killed mid-copy leaves the previous file whole (the next night reads it as
+        ``previous_results``), never a truncated one.
+        """
         for name, destination in destinations.items():
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with self.local_paths[name].open("rb") as source, destination.open("wb") as target:
+            partial = destination.parent / f".{destination.name}.partial"
+            with self.local_paths[name].open("rb") as source, partial.open("wb") as target:
                 shutil.copyfileobj(source, target, _COPY_BUFFER)
+            partial.rename(destination)

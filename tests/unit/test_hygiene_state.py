@@ -173,3 +173,27 @@ def test_store_seen_and_reusable(tmp_path) -> None:
 )
 def test_parse_checked_at(text: str, expected: datetime | None) -> None:
     assert parse_checked_at(text) == expected
+
+
+def test_an_empty_previous_results_file_is_no_previous_run(tmp_path) -> None:
+    (tmp_path / "numbers.csv").write_bytes(b"")
+    assert list(read_previous_results(ObjectStoragePath(str(tmp_path / "numbers.csv")), None)) == []
+
+
+def test_publishing_replaces_each_file_whole_and_leaves_no_partial_copy(tmp_path) -> None:
+    from airflow_provider_sms.hygiene.writer import ResultWriters
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    (out / "numbers.csv").write_text("the previous night's output\n")
+    with ResultWriters(work, ["number"]) as writers:
+        pass
+    destinations = {
+        name: ObjectStoragePath(str(out / f"numbers{suffix}.csv"))
+        for name, suffix in (("output", ""), ("clean", ".clean"), ("flagged", ".flagged"))
+    }
+    writers.publish(destinations)
+    published = sorted(p.name for p in out.iterdir())
+    assert published == ["numbers.clean.csv", "numbers.csv", "numbers.flagged.csv"]
+    assert (out / "numbers.csv").read_text().startswith("number,e164,verdict")
