@@ -57,17 +57,19 @@ class _LookupOperator(BaseOperator):
             self._log(self.number, result, reveal)
             return result
         results: dict[str, Any] = {}
-        errors: dict[str, str] = {}
+        errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
+        tried: set[str] = set()  # a duplicate is looked up (and paid, and reported) once
         for raw in numbers_from_value(self.numbers):
             try:
                 number = normalize_number(raw)
-                if number not in results:
+                if number not in tried:
+                    tried.add(number)
                     results[number] = lookup(number).to_dict()
                     self._log(number, results[number], reveal)
             except SmsApiError as exc:  # messages carry masked numbers
-                errors[mask_number(str(raw), reveal=reveal)] = str(exc)
+                errors.append((mask_number(str(raw), reveal=reveal), str(exc)))
         if errors:
-            details = "; ".join(f"{number}: {reason}" for number, reason in errors.items())
+            details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")
         return results
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -130,6 +131,23 @@ def test_lookup_takes_number_or_numbers() -> None:
         HlrLookupOperator(task_id="both", number=A, numbers=[B])
     with pytest.raises(ValueError, match="either number= or numbers="):
         FraudCheckOperator(task_id="neither")
+
+
+def test_lookup_reports_every_failed_number_even_when_masks_collide() -> None:
+    from airflow_provider_sms.exceptions import InvalidNumberError
+
+    class Refusing:
+        settings = SimpleNamespace(log_full_numbers=False)
+
+        def hlr_lookup(self, number: str) -> Any:
+            raise InvalidNumberError("refused")
+
+    # Both mask to +4479******11; the duplicate is one number.
+    op = HlrLookupOperator(task_id="few", numbers=["+447911123411", "+447922223411", "+447911123411"])
+    op.__dict__["hook"] = Refusing()
+
+    with pytest.raises(AirflowException, match=r"failed for 2 number\(s\)"):
+        op.execute({})
 
 
 def test_incoming_reservation_reuse_window() -> None:
