@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
+from airflow.sdk.exceptions import AirflowTaskTerminated
+
 from airflow_provider_sms.api.numbers import normalize_number
 from airflow_provider_sms.exceptions import InvalidNumberError
 from airflow_provider_sms.hygiene.checker import (
@@ -37,6 +39,9 @@ from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from airflow_provider_sms.hygiene.reader import HygieneInputError, InputRow
 from airflow_provider_sms.hygiene.store import CACHE, RESUME
 from airflow_provider_sms.hygiene.verdicts import NumberCheck, Verdict, invalid, unchecked
+
+# How a run is stopped from outside, as opposed to failing.
+_TERMINATION = (KeyboardInterrupt, SystemExit, AirflowTaskTerminated)
 
 if TYPE_CHECKING:
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
@@ -152,8 +157,12 @@ class CheckPipeline:
             self._collect(raise_fatal=False)
             self.checkpoint.flush()
             raise
-        except BaseException:
-            self._stop.set()  # refused connection, a kill: running checks make no further request
+        except BaseException as exc:
+            if not isinstance(exc, _TERMINATION):
+                # A refused connection (or a bug): running checks make no further request.
+                self._stop.set()
+            # Terminated (Ctrl-C, Airflow's SIGTERM): the checks under way finish both their
+            # calls, a few seconds at most, so that no half-paid number is lost and paid again.
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._collect(raise_fatal=False)
             self.checkpoint.flush()

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hygiene.engine import HygieneEngine
@@ -143,9 +144,13 @@ class NumberHygieneOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        summary = HygieneEngine(self.hook, self.options(), log=self.log).run(
-            self.input_path, self.output_path
-        )
+        self._checking = True
+        try:
+            summary = HygieneEngine(self.hook, self.options(), log=self.log).run(
+                self.input_path, self.output_path
+            )
+        finally:
+            self._checking = False
         result = summary.to_dict()
         self.log.info(
             "Number hygiene done: %d rows in %.1f s; %s; %d API calls, %d saved",
@@ -162,6 +167,18 @@ class NumberHygieneOperator(BaseOperator):
                 "valid": summary.verdicts.get("VALID", 0),
             }
         return result
+
+
+    def on_kill(self) -> None:
+        """Airflow's SIGTERM handler: stop the run the way Ctrl-C does, keeping what was paid for.
+
+        Airflow 3 calls this in the task's main thread when it terminates the task (then kills
+        it after a grace period). Raising here unwinds the run: the checks under way finish,
+        every paid answer is saved to the resume state, and the retry pays for none of them.
+        After the run (e.g. on an execution timeout) there is nothing to stop.
+        """
+        if getattr(self, "_checking", False):
+            raise AirflowTaskTerminated("Number hygiene terminated; the answers paid so far are saved")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -145,3 +145,52 @@ def test_kill_at_any_moment_repays_at_most_the_checks_under_way(fast_sandbox, tm
     assert len(paid_twice) <= 2 * WORKERS
     assert summary["calls_saved_by"]["resume"] >= 2 * 40
     assert summary["rows"] == len(rows)
+
+
+# The child for SIGTERM: the operator's on_kill wired as Airflow's task runner wires it; state is
+# saved only when the run stops (no periodic checkpoint), so only the stop can have saved it.
+TERM_CHILD = r"""
+import signal, sys
+from airflow_provider_sms.hygiene import HygieneEngine
+from airflow_provider_sms.operators.hygiene import NumberHygieneOperator
+
+source, output, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+op = NumberHygieneOperator(
+    task_id="hygiene", input_path=source, output_path=output, workers=workers,
+    checkpoint_every=10**6, checkpoint_interval=3600,
+)
+signal.signal(signal.SIGTERM, lambda signum, frame: op.on_kill())
+op._checking = True  # what execute() sets around the run
+HygieneEngine(op.hook, op.options()).run(source, output)
+"""
+
+
+def test_sigterm_stops_the_run_and_keeps_every_paid_answer(fast_sandbox, tmp_path) -> None:
+    """Airflow terminates a task with SIGTERM (then SIGKILL after a grace period): on_kill stops
+    the run, the checks under way finish, every paid answer is saved, the retry pays none again."""
+    fast_sandbox.set_latency(20)
+    source, output = tmp_path / "list.csv", tmp_path / "checked.csv"
+    rows = make_list(source, unique=200)
+    env = {**os.environ}
+    args = [sys.executable, "-c", TERM_CHILD, str(source), str(output), str(WORKERS)]
+    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while sum(paid_by_number(fast_sandbox).values()) < 40:
+            assert child.poll() is None, f"the child ended early: {child.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the child paid for nothing in time"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert "AirflowTaskTerminated" in stderr.decode()
+    assert not output.exists()
+    assert saved_answers(output) > 0
+
+    rerun(source, output)
+
+    paid = paid_by_number(fast_sandbox)
+    assert {n for _, n in paid} == {n for n in rows if n.startswith("+")}
+    assert max(paid.values()) == 1  # nobody paid twice: the stop saved every answer
