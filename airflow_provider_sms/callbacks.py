@@ -19,6 +19,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sms.exceptions import SmsApiConfigError
 
@@ -49,6 +50,15 @@ def resolve_callback_url(value: str | None) -> str | None:
     if value is not None and value.strip().lower() == AIRFLOW_CALLBACK:
         return receipt_url()
     return value
+
+
+def resolve_callback_url_or_fail(value: str | None) -> str | None:
+    """:func:`resolve_callback_url` for operators: a configuration problem fails the task at once
+    (no retry can fix the Airflow configuration)."""
+    try:
+        return resolve_callback_url(value)
+    except SmsApiConfigError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _webhook_url(kind: str) -> str:

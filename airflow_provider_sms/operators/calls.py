@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
-from airflow_provider_sms.callbacks import resolve_callback_url
+from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.journal import JournalEntry, Outcome, SendJournal, send_once
@@ -69,7 +69,7 @@ class _JournalledCallOperator(BaseOperator):
         return True
 
     def execute(self, context: Context) -> dict[str, Any]:
-        callback_url = resolve_callback_url(self.callback_url)  # never stored: it may hold a secret
+        callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it may hold a secret
         try:
             number = normalize_number(self.number)
             request = self.build_request(number, callback_url)  # fails before any request or journal write

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
-from airflow_provider_sms.callbacks import resolve_callback_url
+from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.journal import Outcome, SendJournal, SendResult, send_once
@@ -114,7 +114,7 @@ class SendSmsOperator(BaseOperator):
             raw.extend(numbers_from_file(self.numbers_file, self.number_column))
         targets, invalid = normalize_all(raw)
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread
-        callback_url = resolve_callback_url(self.callback_url)  # never stored: it holds a secret
+        callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it holds a secret
         if targets:
             self._check_message(targets[0], callback_url)
         for number, reason in invalid.items():
@@ -142,7 +142,9 @@ class SendSmsOperator(BaseOperator):
             total,
         )
         if total and bad / total > self.max_failure_ratio:
-            raise AirflowException(
+            # Only unknown outcomes left: a retry would find them in the journal and stop again.
+            error = AirflowFailException if counts["failed"] == 0 else AirflowException
+            raise error(
                 f"{bad} of {total} numbers were not sent ({counts['failed']} failed, {counts['unknown']} "
                 f"with an unknown outcome), more than max_failure_ratio={self.max_failure_ratio}. Every "
                 "number that could be sent was sent and journalled: a retry sends only the failed "

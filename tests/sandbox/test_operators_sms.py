@@ -73,7 +73,7 @@ def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monke
         assert {e["status"] for e in journal_entries(journal)} == {"sent"}
 
 
-def test_stalled_send_is_unknown_and_not_resent_on_retry(sandbox, monkeypatch, tmp_path) -> None:
+def test_stalled_send_is_unknown_and_not_resent_on_retry(sandbox, monkeypatch, tmp_path, capfd) -> None:
     """The sandbox processes each SMS (billed) and then holds the answer longer than the
     connection's timeout: the outcome is unknown, the retry must not send again."""
     numbers = ["+447911123411", "+447911123412", "+447911123413"]
@@ -81,11 +81,18 @@ def test_stalled_send_is_unknown_and_not_resent_on_retry(sandbox, monkeypatch, t
     use_sandbox(monkeypatch, sandbox, timeout=0.5)
     sandbox.set_faults("stall=1.0,stall_seconds=2")
 
-    dr = run_dag(DAG_FILE, "ops_sms_stall")
+    logical_date = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    same_run = {"logical_date": logical_date, "run_after": logical_date}
+
+    dr = run_dag(DAG_FILE, "ops_sms_stall", **same_run)
 
     assert states(dr) == {("send", -1): "failed"}
-    assert try_number(dr, "send") == 2  # Airflow did retry ...
-    assert billable(sandbox, "sms") == dict.fromkeys(numbers, 1)  # ... and nobody got a second SMS
+    # Only unknown outcomes: a retry could not help (the journal stops it), so none is made...
+    assert try_number(dr, "send") == 1
+    dr = run_dag(DAG_FILE, "ops_sms_stall", **same_run)  # ... and a re-run of the run sends nothing
+    assert states(dr) == {("send", -1): "failed"}
+    assert "(3 earlier entries)" in capfd.readouterr().out  # it did run again, and read the journal
+    assert billable(sandbox, "sms") == dict.fromkeys(numbers, 1)  # nobody got a second SMS
     entries = journal_entries(journal)
     assert sorted(e["number"] for e in entries) == numbers
     assert {e["status"] for e in entries} == {"unknown"}

@@ -181,6 +181,17 @@ def test_receipt_url_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert callbacks.resolve_callback_url(None) is None
 
 
+def test_operators_fail_at_once_without_webhook_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No retry can fix the Airflow configuration: the task fails without retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
+    with pytest.raises(AirflowFailException, match="webhook_base_url"):
+        callbacks.resolve_callback_url_or_fail("airflow")
+    assert callbacks.resolve_callback_url_or_fail("https://mine.example.com/cb") == "https://mine.example.com/cb"
+
+
 def test_receipt_url_needs_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", raising=False)
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
