@@ -191,9 +191,22 @@ def _int(data: Mapping[str, Any], key: str) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise TypeError(f"{key!r} is not a number")
-    return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 200.0 from a sender whose JSON writes every number as a float
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
+        raise TypeError(f"{key!r} is not a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        # int()'s own message quotes the value: a webhook's logs must not show what was sent.
+        raise ValueError(f"{key!r} is not a whole number") from None
+
+
+def _time(data: Mapping[str, Any], key: str) -> Any:
+    try:
+        return parse_timestamp(data.get(key))
+    except ValueError:
+        raise ValueError(f"{key!r} is not a timestamp") from None  # without the value, as above
 
 
 def normalize_fraud_status(value: str) -> str:
@@ -270,7 +283,7 @@ def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:
     """Validate a delivery-receipt callback payload (raises ``KeyError``/``TypeError``/``ValueError``)."""
     status = _required(d, "status").upper()
     if status not in c.RECEIPT_STATUSES:
-        raise ValueError(f"unknown status {status!r}")
+        raise ValueError("'status' is not a receipt status of the reference")
     return r.DeliveryReceipt(
         raw=dict(d),
         request_id=_required(d, "requestId"),
@@ -278,9 +291,9 @@ def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:
         status=status,
         sip_status=_int(d, "sipStatus"),
         billable=_bool(d, "billable"),
-        timestamp=parse_timestamp(d.get("timestamp")),
-        call_created_at=parse_timestamp(d.get("callCreatedAt")),
-        call_ended_at=parse_timestamp(d.get("callEndedAt")),
+        timestamp=_time(d, "timestamp"),
+        call_created_at=_time(d, "callCreatedAt"),
+        call_ended_at=_time(d, "callEndedAt"),
     )
 
 
@@ -295,6 +308,6 @@ def parse_inbound_sms(d: Mapping[str, Any]) -> r.InboundSms:
         to_number=_required(d, "to"),
         message_id=_required(d, "messageId"),
         text=text,
-        timestamp=parse_timestamp(d.get("timestamp")),
+        timestamp=_time(d, "timestamp"),
         parts=_int(d, "parts"),
     )

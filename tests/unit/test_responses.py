@@ -332,3 +332,27 @@ def test_reasons_quoting_a_number_are_masked_in_the_message() -> None:
     error = error_from_response(400, body({"errorCode": 11, "errorReason": "Invalid number +447911123456"}))
     assert "447911123456" not in str(error)
     assert error.error_reason == "Invalid number +447911123456"  # the attribute keeps the API's words
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sipStatus", "tel:+447400123456"),
+        ("sipStatus", 486.5),
+        ("timestamp", "tel:+447400123456"),
+        ("status", "tel:+447400123456"),
+    ],
+)
+def test_receipt_validation_errors_name_the_field_never_the_value(field: str, value: object) -> None:
+    """The webhook logs and answers these messages: a number sent in the wrong field stays out."""
+    payload = {"requestId": "r1", "number": "+447400123456", "status": "DELIVERED", field: value}
+    with pytest.raises((TypeError, ValueError)) as caught:
+        parse_delivery_receipt(payload)
+    assert field in str(caught.value)
+    assert "447400123456" not in str(caught.value)
+    assert "486.5" not in str(caught.value)
+
+
+def test_receipt_sip_status_as_a_whole_float_is_read() -> None:
+    receipt = parse_delivery_receipt({"requestId": "r1", "status": "ANSWERED", "sipStatus": 200.0})
+    assert receipt.sip_status == 200
