@@ -23,7 +23,7 @@ class SmsNotifier(SmsApiNotifier):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
-    template_fields: Sequence[str] = ("numbers", "text", "sender")
+    template_fields: Sequence[str] = ("numbers", "text", "sender", "sms_api_conn_id")
     what = "SMS"
     hook_method = "send_sms"
 

@@ -23,7 +23,7 @@ class VoiceCallNotifier(SmsApiNotifier):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
-    template_fields: Sequence[str] = ("numbers", "text", "language", "sender")
+    template_fields: Sequence[str] = ("numbers", "text", "language", "sender", "sms_api_conn_id")
     what = "Voice call"
     hook_method = "text_to_speech_call"
 

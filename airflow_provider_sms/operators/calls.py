@@ -116,7 +116,14 @@ class FlashCallOperator(_JournalledCallOperator):
     """
 
     kind = "flash_call"
-    template_fields: Sequence[str] = ("number", "sender", "code", "callback_url", "journal_path")
+    template_fields: Sequence[str] = (
+        "number",
+        "sender",
+        "code",
+        "callback_url",
+        "journal_path",
+        "sms_api_conn_id",
+    )
 
     def __init__(self, *, number: str, sender: str | None = None, code: str | None = None, **kwargs: Any):
         super().__init__(number=number, **kwargs)
@@ -146,7 +153,15 @@ class PinToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "pin_to_speech_call"
-    template_fields: Sequence[str] = ("number", "code", "language", "sender", "callback_url", "journal_path")
+    template_fields: Sequence[str] = (
+        "number",
+        "code",
+        "language",
+        "sender",
+        "callback_url",
+        "journal_path",
+        "sms_api_conn_id",
+    )
 
     def __init__(
         self,
@@ -190,7 +205,15 @@ class TextToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "text_to_speech_call"
-    template_fields: Sequence[str] = ("number", "text", "language", "sender", "callback_url", "journal_path")
+    template_fields: Sequence[str] = (
+        "number",
+        "text",
+        "language",
+        "sender",
+        "callback_url",
+        "journal_path",
+        "sms_api_conn_id",
+    )
 
     def __init__(
         self,
@@ -238,7 +261,13 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
 
     kind = "incoming_call"
     resend_unknown = True
-    template_fields: Sequence[str] = ("number", "callback_url", "ivr_message", "journal_path")
+    template_fields: Sequence[str] = (
+        "number",
+        "callback_url",
+        "ivr_message",
+        "journal_path",
+        "sms_api_conn_id",
+    )
 
     def __init__(
         self,
@@ -288,7 +317,7 @@ class NotifyVerifiedOperator(BaseOperator):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
-    template_fields: Sequence[str] = ("request_id",)
+    template_fields: Sequence[str] = ("request_id", "sms_api_conn_id")
     ui_color = "#e4e0f5"
 
     def __init__(

@@ -27,7 +27,7 @@ class _LookupOperator(BaseOperator):
 
     method: ClassVar[str]
     what: ClassVar[str]
-    template_fields: Sequence[str] = ("number", "numbers")
+    template_fields: Sequence[str] = ("number", "numbers", "sms_api_conn_id")
     ui_color = "#e0eef8"
 
     def __init__(

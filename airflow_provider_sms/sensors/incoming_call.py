@@ -43,7 +43,7 @@ class IncomingCallSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of a worker slot.
     """
 
-    template_fields: Sequence[str] = ("request_id",)
+    template_fields: Sequence[str] = ("request_id", "sms_api_conn_id")
     ui_color = "#f5ecd8"
 
     def __init__(

@@ -20,8 +20,8 @@ def test_aliases_and_base_class() -> None:
     assert send_sms_notification is SmsNotifier
     assert send_voice_notification is VoiceCallNotifier
     assert issubclass(SmsNotifier, BaseNotifier)
-    assert SmsNotifier.template_fields == ("numbers", "text", "sender")
-    assert VoiceCallNotifier.template_fields == ("numbers", "text", "language", "sender")
+    assert SmsNotifier.template_fields == ("numbers", "text", "sender", "sms_api_conn_id")
+    assert VoiceCallNotifier.template_fields == ("numbers", "text", "language", "sender", "sms_api_conn_id")
 
 
 def test_one_payload_builder_per_notifier() -> None:

@@ -116,12 +116,33 @@ def test_send_sms_arguments() -> None:
         SendSmsOperator(task_id="t3", numbers=[A], text="hi", max_workers=0)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda conn: SendSmsOperator(task_id="t", numbers=[A], text="hi", sms_api_conn_id=conn),
+        lambda conn: FlashCallOperator(task_id="t", number=A, sms_api_conn_id=conn),
+        lambda conn: PinToSpeechCallOperator(task_id="t", number=A, code="1234", sms_api_conn_id=conn),
+        lambda conn: TextToSpeechCallOperator(task_id="t", number=A, text="hi", sms_api_conn_id=conn),
+        lambda conn: IncomingCallVerificationOperator(task_id="t", number=A, sms_api_conn_id=conn),
+        lambda conn: HlrLookupOperator(task_id="t", number=A, sms_api_conn_id=conn),
+        lambda conn: FraudCheckOperator(task_id="t", number=A, sms_api_conn_id=conn),
+        lambda conn: IncomingCallSensor(task_id="t", request_id="r", sms_api_conn_id=conn),
+    ],
+)
+def test_the_connection_id_can_come_from_a_param(make: Any) -> None:
+    """A DAG can pick its connection with a Param (``{{ params.conn_id }}``), as the examples do."""
+    op = make("{{ params.conn_id }}")
+    op.render_template_fields({"params": {"conn_id": "sms_api_eu"}})
+    assert op.sms_api_conn_id == "sms_api_eu"
+    assert op.hook.sms_api_conn_id == "sms_api_eu"
+
+
 def test_template_fields_of_the_other_operators() -> None:
     assert "language" in TextToSpeechCallOperator.template_fields
     assert "code" in PinToSpeechCallOperator.template_fields
     assert "code" in FlashCallOperator.template_fields
     assert "ivr_message" in IncomingCallVerificationOperator.template_fields
-    assert IncomingCallSensor.template_fields == ("request_id",)
+    assert IncomingCallSensor.template_fields == ("request_id", "sms_api_conn_id")
 
 
 def test_lookup_takes_number_or_numbers() -> None:
