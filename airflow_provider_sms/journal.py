@@ -240,6 +240,23 @@ class SendJournal:
             raise JournalError(f"Cannot read the send journal entry {self.path(key)}: {exc}") from exc
         return JournalEntry.from_json(key, text)
 
+    @property
+    def report_path(self) -> ObjectStoragePath:
+        """Where the full report goes when it is too large for XCom: beside the entries, not among them."""
+        return self.folder.parent / f"{self.folder.name}.report.json"
+
+    def write_report(self, report: Mapping[str, Any]) -> ObjectStoragePath:
+        """Write the full report of this task instance (the latest try's replaces an earlier one)."""
+        target = self.report_path
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.parent / f".{target.name}.{uuid.uuid4().hex}"
+            partial.write_text(json.dumps(report, sort_keys=True))
+            partial.rename(target)
+        except Exception as exc:
+            raise JournalError(f"Cannot write the send report {target}: {exc}") from exc
+        return target
+
     def write(self, entry: JournalEntry) -> None:
         """Write ``entry`` whole or not at all."""
         target = self.path(entry.key)

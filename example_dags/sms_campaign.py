@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.sdk import Asset, ObjectStoragePath, Param, dag, get_current_context, task
 
-from airflow_provider_sms.operators.sms import SendSmsOperator
+from airflow_provider_sms.operators.sms import SendSmsOperator, load_report
 from airflow_provider_sms.suppression import (
     data_dir,
     read_suppression_list,
@@ -110,7 +110,7 @@ def sms_campaign() -> None:
         assert params is not None
         context = get_current_context()
         campaign = campaign_id_of(params, context["run_id"])
-        request_ids = sorted(set(report["sent"].values()))
+        request_ids = sorted(set(load_report(report)["sent"].values()))  # XCom, or its file for big lists
         record = {
             "campaign_id": campaign,
             "dag_run_id": context["run_id"],

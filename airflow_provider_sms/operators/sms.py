@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 KIND = "sms"
-LARGE_LIST = 1000  # above this many numbers, failure reasons in XCom shrink to the error's name
+LARGE_LIST = 1000  # above this many numbers, the XCom holds the counts and the path of the full report
 MAX_LOGGED_FAILURES = 50
 
 
@@ -127,8 +127,19 @@ class SendSmsOperator(BaseOperator):
         )
         if not targets and not invalid:
             self.log.warning("No numbers to send to: nothing to do")
-        results = self._send_all(context, targets, callback_url, reveal)
-        report = build_report(results, invalid, large=len(targets) + len(invalid) > LARGE_LIST)
+        journal = SendJournal.for_task(context, self.journal_path)
+        results = self._send_all(journal, targets, callback_url, reveal)
+        report = build_report(results, invalid)
+        xcom = report
+        if report["counts"]["numbers"] > LARGE_LIST:
+            # XCom lives in the metadata database: keep it small, the full report beside the journal.
+            path = journal.write_report(report)
+            self.log.info("Full report (request id per number): %s", path)
+            xcom = {
+                "counts": report["counts"],
+                "already_sent": report["already_sent"],
+                "report_path": str(path),
+            }
         self._log_results(results, reveal)
         counts = report["counts"]
         bad = counts["failed"] + counts["unknown"]
@@ -150,7 +161,7 @@ class SendSmsOperator(BaseOperator):
                 "number that could be sent was sent and journalled: a retry sends only the failed "
                 "ones, never the unknown ones."
             )
-        return report
+        return xcom
 
     def _check_message(self, number: str, callback_url: str | None) -> None:
         """Refuse a bad text / sender / callback before anything is sent or journalled."""
@@ -160,11 +171,10 @@ class SendSmsOperator(BaseOperator):
             raise AirflowFailException(f"Cannot send this SMS: {exc}") from exc
 
     def _send_all(
-        self, context: Context, targets: list[str], callback_url: str | None, reveal: bool
+        self, journal: SendJournal, targets: list[str], callback_url: str | None, reveal: bool
     ) -> list[SendResult]:
         if not targets:
             return []
-        journal = SendJournal.for_task(context, self.journal_path)
         known = journal.existing_keys()
         self.log.info("Send journal: %s (%d earlier entries)", journal.folder, len(known))
         hook, text, sender = self.hook, self.text, self.sender
@@ -256,6 +266,17 @@ def normalize_all(raw: Iterable[str]) -> tuple[list[str], dict[str, str]]:
     return list(seen), invalid
 
 
+def load_report(xcom: dict[str, Any]) -> dict[str, Any]:
+    """The full report of a :class:`SendSmsOperator` from its XCom, in either form.
+
+    Up to ``LARGE_LIST`` numbers the XCom is the report; above, it names the JSON file
+    (``report_path``) that holds it.
+    """
+    if "report_path" in xcom:
+        return json.loads(ObjectStoragePath(xcom["report_path"]).read_text())
+    return xcom
+
+
 def build_report(
     results: list[SendResult], invalid: dict[str, str], *, large: bool = False
 ) -> dict[str, Any]:
@@ -284,4 +305,4 @@ def build_report(
     }
 
 
-__all__ = ["SendSmsOperator"]
+__all__ = ["SendSmsOperator", "load_report"]

@@ -47,6 +47,33 @@ def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, t
     assert not any(number in out for number in GOOD)  # numbers are masked in every log line
 
 
+def test_a_large_list_keeps_xcom_small_and_its_full_report_beside_the_journal(
+    sandbox, monkeypatch, tmp_path: Path
+) -> None:
+    """Above LARGE_LIST numbers the XCom holds counts and a path; load_report reads the file."""
+    from airflow_provider_sms.operators import sms
+
+    monkeypatch.setattr(sms, "LARGE_LIST", 1)  # the mixed list's 3 numbers count as large
+    use_sandbox(monkeypatch, sandbox)
+    journal = use_journal(monkeypatch, tmp_path)
+
+    dr = run_dag(DAG_FILE, "ops_sms_mixed")
+
+    slim = xcom(dr, "send", 0)
+    assert set(slim) == {"counts", "already_sent", "report_path"}
+    assert Path(slim["report_path"]).is_relative_to(journal)
+    full = sms.load_report(slim)
+    assert set(full["sent"]) == set(GOOD)
+    assert full["counts"] == slim["counts"] == {
+        "numbers": 3,
+        "sent": 2,
+        "already_sent": 0,
+        "failed": 1,
+        "unknown": 0,
+    }
+    assert sms.load_report(full) is full  # a small report is its own XCom
+
+
 def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monkeypatch, tmp_path) -> None:
     """Try 1: the sandbox admits 1 request/s, so most numbers get 429 (refused: nobody reached)
     and the task fails after journalling what it sent. The retry callback restores the rate;
