@@ -277,17 +277,13 @@ def load_report(xcom: dict[str, Any]) -> dict[str, Any]:
     return xcom
 
 
-def build_report(
-    results: list[SendResult], invalid: dict[str, str], *, large: bool = False
-) -> dict[str, Any]:
-    """The operator's XCom: small, JSON-serialisable, one entry per number."""
+def build_report(results: list[SendResult], invalid: dict[str, str]) -> dict[str, Any]:
+    """The operator's full report: JSON-serialisable, one entry per number."""
     sent = {r.number: r.request_id for r in results if r.ok}
-    failed: dict[str, str] = {}
-    for number, reason in invalid.items():
-        failed[number] = "InvalidNumberError" if large else reason
+    failed = dict(invalid)
     for r in results:
         if r.outcome is Outcome.FAILED:
-            failed[r.number] = type(r.exception).__name__ if large and r.exception else (r.error or "failed")
+            failed[r.number] = r.error or "failed"
     unknown = [r.number for r in results if r.outcome is Outcome.UNKNOWN]
     already = sum(r.outcome is Outcome.ALREADY_SENT for r in results)
     return {

@@ -80,7 +80,7 @@ def test_normalize_all_dedupes_by_e164_and_reports_invalid() -> None:
     assert set(invalid) == {"+4479", "call me"}
 
 
-def test_report_shape_and_large_list_reasons() -> None:
+def test_report_shape() -> None:
     results = [
         SendResult(Outcome.SENT, A, "r1"),
         SendResult(Outcome.ALREADY_SENT, B, "r0"),
@@ -95,8 +95,6 @@ def test_report_shape_and_large_list_reasons() -> None:
         "already_sent": 1,
         "counts": {"numbers": 5, "sent": 2, "already_sent": 1, "failed": 2, "unknown": 1},
     }
-    large = build_report(results, {"+4479": "too short"}, large=True)
-    assert large["failed"] == {"+4479": "InvalidNumberError", "+447911123458": "ValueError"}
 
 
 def test_send_sms_arguments() -> None:
