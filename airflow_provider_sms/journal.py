@@ -65,6 +65,10 @@ class JournalError(Exception):
     """The journal cannot be read or written: nothing is sent without it."""
 
 
+class JournalClaimedError(JournalError):
+    """Another copy of the task instance wrote the entry first: it is sending, or has sent."""
+
+
 class EntryStatus(str, enum.Enum):
     """What the journal knows about one message or call."""
 
@@ -257,17 +261,32 @@ class SendJournal:
             raise JournalError(f"Cannot write the send report {target}: {exc}") from exc
         return target
 
-    def write(self, entry: JournalEntry) -> None:
-        """Write ``entry`` whole or not at all."""
+    def write(self, entry: JournalEntry, *, exclusive: bool = False) -> None:
+        """Write ``entry`` whole or not at all.
+
+        :param exclusive: only if no entry exists yet (a claim): raise
+            :class:`JournalClaimedError` otherwise. Atomic on a local filesystem; on an object
+            store a check just before the write narrows the race to one round trip.
+        """
         target = self.path(entry.key)
         try:
             if self._local:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 temporary = self.folder / f".tmp-{entry.key}-{uuid.uuid4().hex}"
                 temporary.write_text(entry.to_json())
-                temporary.rename(target)  # atomic on one local filesystem
+                if exclusive:
+                    try:
+                        os.link(temporary.path, target.path)  # fails if the entry exists
+                    finally:
+                        temporary.unlink()
+                else:
+                    temporary.rename(target)  # atomic on one local filesystem
             else:
+                if exclusive and target.exists():
+                    raise FileExistsError(target.path)
                 target.write_text(entry.to_json())  # one PUT: atomic on object stores
+        except FileExistsError:
+            raise JournalClaimedError(f"The send journal entry {target} was written by another try") from None
         except Exception as exc:
             raise JournalError(f"Cannot write the send journal entry {target}: {exc}") from exc
 
@@ -281,6 +300,7 @@ class SendJournal:
         request_id: str | None = None,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        exclusive: bool = False,
     ) -> JournalEntry:
         entry = JournalEntry(
             key=key,
@@ -293,7 +313,7 @@ class SendJournal:
             result=result,
             error=error,
         )
-        self.write(entry)
+        self.write(entry, exclusive=exclusive)
         return entry
 
 
@@ -354,7 +374,14 @@ def send_once(
             log.warning("%s", error)
             return SendResult(Outcome.UNKNOWN, number, entry.request_id, error=error)
     try:
-        journal.record(key, EntryStatus.IN_FLIGHT, number=number, kind=kind)
+        # A new entry is claimed, not overwritten: another live copy of this task instance (a
+        # worker Airflow gave up on, still running) may have reached this number since the
+        # listing, and then it is the one sending.
+        journal.record(key, EntryStatus.IN_FLIGHT, number=number, kind=kind, exclusive=entry is None)
+    except JournalClaimedError as exc:
+        error = f"{kind} to {masked} is being sent by another copy of this task: not sending it ({exc})"
+        log.warning("%s", error)
+        return SendResult(Outcome.UNKNOWN, number, error=error)
     except JournalError as exc:
         return _not_sent(number, kind, masked, exc, log)
     try:
@@ -413,6 +440,7 @@ def _record_quietly(
 
 __all__ = [
     "EntryStatus",
+    "JournalClaimedError",
     "JournalEntry",
     "JournalError",
     "Outcome",

@@ -166,11 +166,13 @@ def test_resend_unknown_for_requests_that_reach_nobody(journal: SendJournal) -> 
     assert again.calls == 1
 
 
-def test_known_keys_skip_reads(journal: SendJournal) -> None:
+def test_known_keys_skip_reads_but_never_overwrite_an_entry(journal: SendJournal) -> None:
     send(journal, Sender())
     again = Sender()
-    # A key missing from the listing is not read: the listing is authoritative for this try.
-    assert send(journal, again, known_keys=set()).outcome is Outcome.SENT
+    # A key missing from the listing is not read (one listing instead of a read per number), but
+    # its entry is claimed, not overwritten: an entry written since the listing stops the send.
+    assert send(journal, again, known_keys=set()).outcome is Outcome.UNKNOWN
+    assert again.calls == 0
     assert journal.existing_keys() == {journal.key(NUMBER, "sms", {"text": "hi"})}
 
 
@@ -215,3 +217,31 @@ def test_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 def test_scope_from_context() -> None:
     ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=3, try_number=2)
     assert TaskScope.from_context({"ti": ti}) == TaskScope("d", "r", "t", 3, 2)
+
+
+@pytest.mark.parametrize("protocol", ["", "memory://"])
+def test_a_second_live_copy_of_the_task_does_not_send_what_the_first_claimed(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Two copies of one task instance (a worker Airflow gave up on, still running, and its retry)
+    both listed the journal before either sent: the number's entry is claimed, not overwritten,
+    so only one of them sends. Local files are claimed atomically; object stores (here fsspec's
+    memory filesystem) are checked just before the write."""
+    root = ObjectStoragePath(f"{protocol}{tmp_path}" if protocol else str(tmp_path))
+    first, second = SendJournal(root, SCOPE), SendJournal(root, SCOPE)
+    stale_listing: set[str] = set()  # what both copies saw before anything was sent
+    second_sender = Sender()
+    second_results = []
+
+    def first_sender() -> SmsResult:
+        # While the first copy is sending, the second reaches the same number.
+        second_results.append(send(second, second_sender, known_keys=stale_listing))
+        return SmsResult(raw={}, request_id="req-first")
+
+    result = send(first, first_sender, known_keys=stale_listing)
+
+    assert result.outcome is Outcome.SENT
+    assert second_sender.calls == 0
+    (other,) = second_results
+    assert other.outcome is Outcome.UNKNOWN
+    assert "another copy of this task" in (other.error or "")
