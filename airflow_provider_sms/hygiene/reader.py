@@ -45,6 +45,8 @@ class CsvSource:
     """
 
     def __init__(self, path: ObjectStoragePath, number_column: str, *, encoding: str = "utf-8") -> None:
+        if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig"):
+            encoding = "utf-8"  # the byte-order mark is accepted with plain UTF-8 already
         try:
             ascii_compatible = "number,\n".encode(encoding) == b"number,\n"
         except LookupError:

@@ -100,6 +100,11 @@ def test_unusable_encodings(tmp_path, encoding: str, problem: str) -> None:
         source(tmp_path, b"number\n", encoding=encoding)
 
 
+def test_utf8_sig_is_read_as_utf8_with_its_byte_order_mark(tmp_path) -> None:
+    data = "\ufeffnumber,name\n+447400123456,Zoë\n".encode()
+    assert source(tmp_path, data, encoding="utf-8-sig").count() == (1, 0)
+
+
 def test_missing_file(tmp_path) -> None:
     src = CsvSource(ObjectStoragePath(str(tmp_path / "nope.csv")), "number")
 
