@@ -19,7 +19,7 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
@@ -128,39 +128,39 @@ def _e164(number: object) -> str | None:
 def read_suppression_list(path: ObjectStoragePath) -> set[str]:
     """The E.164 numbers on the list; an absent file is an empty list.
 
-    :param path: the CSV file (header ``e164,added_at,reason``; other columns are ignored).
+    :param path: the CSV file (header ``e164,added_at,reason``; other columns are ignored). A
+        list with another header reads its first column; a list with no header (one number
+        per line, as people paste them) reads every line.
     """
-    if not path.exists():
-        return set()
-    with path.open("r", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            return set()
-        column = _number_column(reader.fieldnames)
-        numbers = {_e164(row.get(column)) for row in reader}
+    numbers = {_e164(row["e164"]) for row in _read_rows(path)}
     numbers.discard(None)
     return numbers  # type: ignore[return-value]
 
 
-def _number_column(fieldnames: Sequence[str]) -> str:
-    return "e164" if "e164" in fieldnames else fieldnames[0]
-
-
 def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
-    # The rows are rewritten: keep every number read_suppression_list honours (same column,
-    # BOM tolerated), or adding one opt-out would drop the others from the list.
+    # One reader for lookups and rewrites: a rewrite must keep every number the lookups honour
+    # (same column, BOM tolerated), or adding one opt-out would drop others from the list.
     if not path.exists():
         return []
     with path.open("r", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            return []
-        column = _number_column(reader.fieldnames)
-        return [
-            {"e164": row[column], "added_at": row.get("added_at") or "", "reason": row.get("reason") or ""}
-            for row in reader
-            if row.get(column)
-        ]
+        lines = list(csv.reader(fh))
+    if not lines or not lines[0]:
+        return []
+    header, body = lines[0], lines[1:]
+    if _e164(header[0]) is not None:  # no header line: the first line is a number too
+        header, body = ["e164"], lines
+    column = header.index("e164") if "e164" in header else 0
+    field = {name: i for i, name in enumerate(header)}
+
+    def cell(values: list[str], name: str) -> str:
+        i = field.get(name)
+        return values[i] if i is not None and i < len(values) else ""
+
+    return [
+        {"e164": values[column], "added_at": cell(values, "added_at"), "reason": cell(values, "reason")}
+        for values in body
+        if column < len(values) and values[column].strip()
+    ]
 
 
 def add_to_suppression_list(

@@ -118,8 +118,12 @@ def test_list_written_by_hand_is_read(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    ["\ufeffe164,added_at,reason\n+447911123456,,\n", "number,name\n+447911123456,Ann\n"],
-    ids=["excel-bom", "other-header"],
+    [
+        "\ufeffe164,added_at,reason\n+447911123456,,\n",
+        "number,name\n+447911123456,Ann\n",
+        "+447911123456\n",
+    ],
+    ids=["excel-bom", "other-header", "no-header"],
 )
 def test_adding_keeps_every_number_the_reader_honours(tmp_path, content):
     (tmp_path / "suppression.csv").write_text(content, encoding="utf-8")
