@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
@@ -18,6 +19,7 @@ from airflow_provider_sms.exceptions import (
     DeliveryUnknownError,
     NotFoundError,
     ServerError,
+    SmsApiConfigError,
     SmsApiConnectionError,
     SmsApiError,
     TlsVerificationError,
@@ -146,6 +148,13 @@ class SmsApiHookBase(BaseHook):
                 raise self.delivery_unknown(request, masked, str(exc), exc.http_status) from None
             raise
 
+    def ca_bundle_error(self, exc: BaseException) -> SmsApiConfigError:
+        """The CA bundle named by the ``verify`` extra cannot be read or used."""
+        return SmsApiConfigError(
+            f"Connection {self.sms_api_conn_id!r}: the CA bundle named by the 'verify' extra "
+            f"cannot be used ({exc})"
+        )
+
     def tls_failure(self, cause: str) -> SmsApiConnectionError:
         """The TLS handshake failed: almost always the ``verify`` extra (not retried)."""
         return TlsVerificationError(
@@ -160,3 +169,17 @@ class SmsApiHookBase(BaseHook):
         return SmsApiConnectionError(
             f"{request.endpoint.value}: no answer from {self.settings.api_url} ({cause})"
         )
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: ``__cause__``/``__context__``, urllib3's ``reason``, args."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -23,10 +22,9 @@ from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
     DeliveryUnknownError,
-    SmsApiConfigError,
     SmsApiError,
 )
-from airflow_provider_sms.hooks.base import SmsApiHookBase
+from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
 from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
 
 POOL_SIZE = 32  # enough for the operators' worker threads; more threads simply wait for a socket
@@ -180,10 +178,7 @@ class SmsApiHook(SmsApiHookBase):
         except OSError as exc:
             # requests checks the CA bundle path itself, before connecting, with a bare OSError.
             if isinstance(settings.verify, str):
-                raise SmsApiConfigError(
-                    f"Connection {self.sms_api_conn_id!r}: the CA bundle named by the 'verify' extra "
-                    f"cannot be used ({exc})"
-                ) from None
+                raise self.ca_bundle_error(exc) from None
             raise
         return self.parse_answer(request, response.status_code, response.content, masked, started_at)
 
@@ -191,7 +186,7 @@ class SmsApiHook(SmsApiHookBase):
         self, request: ApiRequest, exc: requests.exceptions.RequestException, masked: str | None
     ) -> SmsApiError:
         what = type(exc).__name__
-        causes = list(_causes(exc))
+        causes = list(exception_chain(exc))
         if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
             return self.tls_failure(what)
         if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
@@ -204,20 +199,6 @@ class SmsApiHook(SmsApiHookBase):
 
 # Failures while opening the connection, before a byte of the request left.
 _NEVER_CONNECTED = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: ``__cause__``/``__context__``, urllib3's ``reason``, args."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
 
 
 __all__ = ["DeliveryUnknownError", "SmsApiHook"]

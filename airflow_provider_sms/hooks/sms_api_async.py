@@ -22,8 +22,8 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
-from airflow_provider_sms.exceptions import SmsApiConfigError, SmsApiError
-from airflow_provider_sms.hooks.base import SmsApiHookBase
+from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
 from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
 
 POOL_SIZE = 32
@@ -67,7 +67,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
             self._client = httpx.AsyncClient(
                 auth=httpx.BasicAuth(settings.key_id, settings.secret),
                 headers={"Accept": "application/json", "User-Agent": self.user_agent},
-                verify=_ssl_context(self.sms_api_conn_id, settings.verify),
+                verify=self._ssl_context(settings.verify),
                 timeout=httpx.Timeout(
                     settings.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, settings.timeout)
                 ),
@@ -190,6 +190,17 @@ class SmsApiAsyncHook(SmsApiHookBase):
             raise self._transport_error(request, exc, masked) from None
         return self.parse_answer(request, response.status_code, response.content, masked, started_at)
 
+    def _ssl_context(self, verify: bool | str) -> ssl.SSLContext | bool:
+        """``True`` → the system trust store, ``False`` → no verification, a path → that CA bundle."""
+        if verify is False:
+            return False
+        if verify is True:
+            return ssl.create_default_context()
+        try:
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise self.ca_bundle_error(exc) from None
+
     def _transport_error(
         self, request: ApiRequest, exc: httpx.TransportError, masked: str | None
     ) -> SmsApiError:
@@ -202,20 +213,6 @@ class SmsApiAsyncHook(SmsApiHookBase):
         return self.lost_answer(request, masked, what)
 
 
-def _ssl_context(conn_id: str, verify: bool | str) -> ssl.SSLContext | bool:
-    """``True`` → the system trust store, ``False`` → no verification, a path → that CA bundle."""
-    if verify is False:
-        return False
-    if verify is True:
-        return ssl.create_default_context()
-    try:
-        return ssl.create_default_context(cafile=verify)
-    except (OSError, ssl.SSLError) as exc:
-        raise SmsApiConfigError(
-            f"Connection {conn_id!r}: the CA bundle named by the 'verify' extra cannot be used ({exc})"
-        ) from None
-
-
 def _caused_by_tls(exc: BaseException) -> bool:
     """Whether an httpx error is a failed TLS handshake: a ``ConnectError`` wrapping an ``ssl`` error.
 
@@ -224,16 +221,11 @@ def _caused_by_tls(exc: BaseException) -> bool:
     """
     if not isinstance(exc, httpx.ConnectError):
         return False
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLError) and not isinstance(
-            cause, (ssl.SSLWantReadError, ssl.SSLWantWriteError)
-        ):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return any(
+        isinstance(cause, ssl.SSLError)
+        and not isinstance(cause, (ssl.SSLWantReadError, ssl.SSLWantWriteError))
+        for cause in exception_chain(exc)
+    )
 
 
 __all__ = ["SmsApiAsyncHook"]
