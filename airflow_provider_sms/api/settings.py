@@ -15,7 +15,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 
-# Extras the connection form offers, with their defaults (documented in the README).
+# Extras the connection form offers, with their defaults (documented in docs/connection.md).
 EXTRA_DEFAULTS: dict[str, Any] = {
     "timeout": DEFAULT_TIMEOUT,
     "rate_limit": API_RATE_LIMIT_PER_SECOND,

@@ -1,7 +1,7 @@
 """Number-list hygiene: check a CSV list of phone numbers before paying for messages to them.
 
 :class:`~airflow_provider_sms.operators.hygiene.NumberHygieneOperator` is the Airflow face;
-:class:`HygieneEngine` does the work and can run outside a task. See the README, "Number-list hygiene".
+:class:`HygieneEngine` does the work and can run outside a task. See docs/hygiene.md.
 """
 
 from __future__ import annotations

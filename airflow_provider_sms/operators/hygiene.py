@@ -37,7 +37,7 @@ class NumberHygieneOperator(BaseOperator):
     numbers, once each) and ``<stem>.flagged.csv`` (every other row, with the reason).
     A killed or retried task resumes from ``<output_path>.state/`` without paying again.
     Returns a small summary (counts per verdict, API calls, calls saved, paths) as XCom.
-    See the README, "Number-list hygiene".
+    See docs/hygiene.md.
 
     :param input_path: the CSV list: a local path or any URI ``ObjectStoragePath`` opens
         (``s3://conn_id@bucket/key``...). Templated.
