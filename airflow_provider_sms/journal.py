@@ -47,7 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath, conf
 
-from airflow_provider_sms.exceptions import DeliveryUnknownError, SmsApiError
+from airflow_provider_sms.exceptions import (
+    DeliveryUnknownError,
+    JournalClaimedError,
+    JournalError,
+    SmsApiError,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -59,14 +64,6 @@ CONFIG_KEY = "journal_path"
 DEFAULT_FOLDER = "sms_journal"
 _LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
-
-
-class JournalError(Exception):
-    """The journal cannot be read or written: nothing is sent without it."""
-
-
-class JournalClaimedError(JournalError):
-    """Another copy of the task instance wrote the entry first: it is sending, or has sent."""
 
 
 class EntryStatus(str, enum.Enum):

@@ -21,11 +21,12 @@ from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
+    ConnectionNotMadeError,
     DeliveryUnknownError,
     SmsApiError,
 )
 from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
+from airflow_provider_sms.hooks.retrying import retry_arguments
 
 POOL_SIZE = 32  # enough for the operators' worker threads; more threads simply wait for a socket
 

@@ -45,7 +45,8 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.responses import parse_delivery_receipt, parse_inbound_sms
 from airflow_provider_sms.api.results import DeliveryReceipt, InboundSms
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.plugins.store import EventNotStoredError, MetadataEventStore, SaveOutcome
+from airflow_provider_sms.exceptions import EventNotStoredError
+from airflow_provider_sms.plugins.store import MetadataEventStore, SaveOutcome
 
 log = logging.getLogger(__name__)
 

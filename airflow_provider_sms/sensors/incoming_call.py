@@ -16,9 +16,9 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_sms.api import verification as v
-from airflow_provider_sms.exceptions import NotFoundError, TlsVerificationError
+from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.triggers.incoming_call import TRANSIENT_ERRORS, IncomingCallTrigger
+from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -98,15 +98,13 @@ class IncomingCallSensor(BaseSensorOperator):
         request_id = str(self.request_id)
         try:
             info = self.hook.get_incoming_call(request_id)
-        except NotFoundError:
-            return v.not_found(request_id)
-        except TlsVerificationError:
-            raise  # a connection error that waiting cannot fix: fix the 'verify' extra
-        except TRANSIENT_ERRORS as exc:  # the hook already retried; the next poke tries again
-            self.log.warning("Reading incoming call %s failed (%s); will try again", request_id, exc)
-            return v.VerificationDecision(
-                v.VerificationStatus.PENDING, f"Incoming call {request_id!r}: no status"
-            )
+        except SmsApiError as exc:
+            decision = v.decide_error(request_id, exc)
+            if decision.status is v.VerificationStatus.ERROR:
+                raise  # waiting cannot fix it (credentials, the 'verify' extra...): the task fails
+            if not decision.done:  # the hook already retried; the next poke tries again
+                self.log.warning("Reading incoming call %s failed (%s); will try again", request_id, exc)
+            return decision
         return v.decide(request_id, info)
 
     def _conclude(self, decision: v.VerificationDecision) -> Any:

@@ -12,6 +12,7 @@ from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
 from airflow_provider_sms.exceptions import (
     AccountError,
     AuthenticationError,
+    ConnectionNotMadeError,
     InvalidNumberError,
     InvalidRequestError,
     NotFoundError,
@@ -22,7 +23,6 @@ from airflow_provider_sms.exceptions import (
     SmsApiError,
     TlsVerificationError,
 )
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
 from tests.conftest import SandboxFactory

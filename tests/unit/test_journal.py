@@ -12,8 +12,12 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.results import SmsResult
-from airflow_provider_sms.exceptions import DeliveryUnknownError, InvalidNumberError, RateLimitError
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
+from airflow_provider_sms.exceptions import (
+    ConnectionNotMadeError,
+    DeliveryUnknownError,
+    InvalidNumberError,
+    RateLimitError,
+)
 from airflow_provider_sms.journal import (
     EntryStatus,
     JournalEntry,
