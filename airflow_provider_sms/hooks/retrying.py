@@ -32,7 +32,7 @@ MAX_BACKOFF = 10.0
 JITTER = 0.5
 
 
-def is_retryable(request: ApiRequest, exc: BaseException) -> bool:
+def is_retryable(request: ApiRequest[Any], exc: BaseException) -> bool:
     """Whether ``exc``, raised while sending ``request``, allows sending it again.
 
     Only a transient error (:func:`~airflow_provider_sms.exceptions.classify`) is retried, and
@@ -44,7 +44,7 @@ def is_retryable(request: ApiRequest, exc: BaseException) -> bool:
     return request.resend_safe or isinstance(exc, (RateLimitError, ConnectionNotMadeError))
 
 
-def retry_arguments(request: ApiRequest, max_retries: int, log: logging.Logger | Any) -> dict[str, Any]:
+def retry_arguments(request: ApiRequest[Any], max_retries: int, log: logging.Logger | Any) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:

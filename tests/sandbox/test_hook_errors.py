@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
+from airflow_provider_sms.api.responses import parse_hlr, parse_sms
 from airflow_provider_sms.exceptions import (
     AccountError,
     AuthenticationError,
@@ -86,13 +87,14 @@ def test_too_many_requests_is_error_4_when_retries_run_out(
 def test_malformed_request_is_error_10(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     # The builders refuse this locally; sent by hand, the API must say 10.
     connect(monkeypatch, sandbox)
-    no_text = ApiRequest(Endpoint.SEND_SMS, "POST", "/sms", {"number": MOBILE})
+    no_text = ApiRequest(Endpoint.SEND_SMS, "POST", "/sms", {"number": MOBILE}, parse=parse_sms)
     expect(InvalidRequestError, 10, 400, lambda: SmsApiHook().run(no_text))
 
 
 def test_invalid_number_is_error_11(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     connect(monkeypatch, sandbox)
-    bad = ApiRequest(Endpoint.HLR_LOOKUP, "POST", "/insight/hlr", {"number": "+999123456789"})
+    body = {"number": "+999123456789"}
+    bad = ApiRequest(Endpoint.HLR_LOOKUP, "POST", "/insight/hlr", body, parse=parse_hlr)
     error = expect(InvalidNumberError, 11, 400, lambda: SmsApiHook().run(bad))
     assert "E.164" in str(error)
 

@@ -158,7 +158,7 @@ def test_lookup_reports_every_failed_number_even_when_masks_collide() -> None:
     class Refusing:
         settings = SimpleNamespace(log_full_numbers=False)
 
-        def hlr_lookup(self, number: str) -> Any:
+        def run(self, request: Any) -> Any:  # every look-up is refused
             raise InvalidNumberError("refused")
 
     # Both mask to +4479******11; the duplicate is one number.
