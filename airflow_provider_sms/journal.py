@@ -45,8 +45,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath, conf
+from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_sms import config
 from airflow_provider_sms.exceptions import (
     DeliveryUnknownError,
     JournalClaimedError,
@@ -59,9 +60,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-CONFIG_SECTION = "sms_api"
-CONFIG_KEY = "journal_path"
-DEFAULT_FOLDER = "sms_journal"
 _LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
@@ -175,11 +173,7 @@ def journal_root(journal_path: str | None = None) -> ObjectStoragePath:
 
     ``journal_path``, else ``[sms_api] journal_path``, else ``$AIRFLOW_HOME/sms_journal``.
     """
-    path = (journal_path or "").strip() or (conf.get(CONFIG_SECTION, CONFIG_KEY, fallback="") or "").strip()
-    if not path:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.join("~", "airflow")
-        path = os.path.join(os.path.expanduser(home), DEFAULT_FOLDER)
-    return ObjectStoragePath(path)
+    return ObjectStoragePath((journal_path or "").strip() or config.journal_path())
 
 
 def _segment(value: object) -> str:

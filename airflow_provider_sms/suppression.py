@@ -2,10 +2,10 @@
 
 The list is a CSV file on any :class:`~airflow.sdk.ObjectStoragePath` (local path,
 ``file://``, ``s3://``...) with the header ``e164,added_at,reason``: one E.164 number per
-row. By default it is ``<data dir>/suppression.csv``, where the data dir is the Airflow
-Variable ``sms_api_data_dir`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else
-``$AIRFLOW_HOME/sms_api``: the campaign and opt-out DAGs then share one list without
-configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
+row. By default it is ``<data dir>/suppression.csv``, where the data dir is ``[sms_api]
+data_path`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else ``$AIRFLOW_HOME/sms_api``
+(:func:`airflow_provider_sms.config.data_path`): the campaign and opt-out DAGs then share one
+list without configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
 "STOP"-like inbound SMS. Writes replace the whole file (write a temporary file, then
 rename where the storage allows it), so a reader never sees half a file; concurrent
 *writers* must be serialised by the caller (the example opt-out DAG runs one run at a time).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 import uuid
@@ -24,6 +23,7 @@ from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_sms import config
 from airflow_provider_sms.api.numbers import normalize_number
 from airflow_provider_sms.exceptions import InvalidNumberError
 
@@ -40,7 +40,7 @@ __all__ = [
     "suppression_list_path",
 ]
 
-DATA_DIR_VARIABLE = "sms_api_data_dir"
+DATA_DIR_VARIABLE = config.LEGACY_DATA_DIR_VARIABLE  # deprecated: [sms_api] data_path
 
 SUPPRESSION_FIELDS = ("e164", "added_at", "reason")
 
@@ -69,18 +69,12 @@ _NOT_WORD = re.compile(r"[^A-Z0-9]+")
 
 
 def data_dir() -> ObjectStoragePath:
-    """Folder of the suppression list and the example DAGs' files.
+    """Folder of the suppression list and the example DAGs' files: ``[sms_api] data_path``.
 
-    The Airflow Variable ``sms_api_data_dir`` (any ObjectStoragePath URL or local path), else
-    ``$AIRFLOW_HOME/sms_api``.
+    Any ObjectStoragePath URL or local path; unset, ``$AIRFLOW_HOME/sms_api`` (the Airflow
+    Variable ``sms_api_data_dir`` is still read, with a deprecation warning).
     """
-    from airflow.sdk import Variable
-
-    location = Variable.get(DATA_DIR_VARIABLE, default=None)
-    if not location:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-        location = os.path.join(home, "sms_api")
-    return ObjectStoragePath(str(location))
+    return ObjectStoragePath(config.data_path())
 
 
 def suppression_list_path(location: str | None = None) -> ObjectStoragePath:

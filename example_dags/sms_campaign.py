@@ -14,7 +14,7 @@
 
 Trigger it with conf, e.g. ``{"clean_list": "s3://bucket/lists/june.clean.csv",
 "message": "Our shop opens at 9 tomorrow", "campaign_id": "june-opening"}``.
-The data dir is the Variable ``sms_api_data_dir`` (default ``$AIRFLOW_HOME/sms_api``).
+The data dir is ``[sms_api] data_path`` (default ``$AIRFLOW_HOME/sms_api``).
 """
 
 from __future__ import annotations

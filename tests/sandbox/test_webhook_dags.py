@@ -72,7 +72,7 @@ def test_campaign_skips_suppressed_numbers_and_its_receipts_become_asset_events(
         "number,e164,status\n"
         + "".join(f"{n},{n},ok\n" for n in (DELIVERED, SUPPRESSED, UNDELIVERED, REJECTED, DELIVERED))
     )
-    monkeypatch.setenv("AIRFLOW_VAR_SMS_API_DATA_DIR", str(data))
+    monkeypatch.setenv("AIRFLOW__SMS_API__DATA_PATH", str(data))
     monkeypatch.setenv("AIRFLOW__SMS_API__JOURNAL_PATH", str(tmp_path / "journal"))
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", plugin_url)
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", SECRET)
