@@ -23,7 +23,7 @@ from airflow.sdk import Param, dag, task
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.assets import INBOUND_SMS, inbound_messages
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     add_to_suppression_list,
     is_opt_out,
     normalize_keyword,

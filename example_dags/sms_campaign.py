@@ -30,7 +30,7 @@ from typing import Any
 from airflow.sdk import Asset, ObjectStoragePath, Param, dag, get_current_context, task
 
 from airflow_provider_sms.operators.sms import SendSmsOperator, load_report
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     data_dir,
     read_suppression_list,
     split_suppressed,

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from airflow_provider_sms.operators.sms import numbers_from_value
+from airflow_provider_sms.sending.recipients import normalize_recipients, numbers_from_value
 
 if TYPE_CHECKING:
     import jinja2
@@ -82,12 +82,11 @@ class SmsApiNotifier(BaseNotifier):
 
 def recipients(numbers: object) -> list[str]:
     """E.164 numbers without duplicates (an impossible number fails before anything is sent)."""
-    out: dict[str, None] = {}
-    for raw in numbers_from_value(numbers):
-        out.setdefault(normalize_number(raw), None)
-    if not out:
+    found = normalize_recipients(numbers_from_value(numbers))
+    found.raise_if_invalid()
+    if not found.numbers:
         raise AirflowException("The notifier has no recipients")
-    return list(out)
+    return found.numbers
 
 
 def report(

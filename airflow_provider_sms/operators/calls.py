@@ -1,7 +1,7 @@
 """Voice-call operators: flash call, pin-to-speech, text-to-speech, incoming-call verification.
 
 Every operator that places a call (or reserves a number) goes through the send journal
-(:mod:`airflow_provider_sms.journal`): a retry or re-run of the same task instance does not
+(:mod:`airflow_provider_sms.sending.journal`): a retry or re-run of the same task instance does not
 call the person again, and a call whose outcome is unknown is never placed again
 automatically.
 """
@@ -19,10 +19,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
-from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.api.results import CallResult, FlashCallResult, IncomingCallReservation
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.journal import JournalEntry, Outcome, SendJournal, send_once
+from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.sending.journal import Contact, JournalEntry, Outcome, SendJournal, Sent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,7 +58,7 @@ class _JournalledCallOperator(BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[Sent]:
         """The request (validated by the api layer): languages, codes, texts are checked here."""
         raise NotImplementedError
 
@@ -76,16 +77,11 @@ class _JournalledCallOperator(BaseOperator):
         except SmsApiError as exc:
             raise AirflowFailException(f"Cannot place this {self.kind}: {exc}") from exc
         masked = mask_number(number, reveal=self.hook.settings.log_full_numbers)
-        journal = SendJournal.for_task(context, self.journal_path)
+        journal = SendJournal.for_task(context, self.journal_path, log=self.log)
         self.log.info("%s to %s (send journal: %s)", self.kind, masked, journal.folder)
-        result = send_once(
-            journal,
-            number=number,
-            kind=self.kind,
-            content=self.content(),
-            send=lambda: self.hook.run(request),
-            log=self.log,
-            masked=masked,
+        result = journal.send_once(
+            Contact(number, self.kind, self.content(), masked),
+            lambda: self.hook.run(request),
             still_valid=self.still_valid,
             resend_unknown=self.resend_unknown,
         )
@@ -130,7 +126,7 @@ class FlashCallOperator(_JournalledCallOperator):
         self.sender = sender
         self.code = code
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[FlashCallResult]:
         return endpoints.flash_call(number, self.sender, _code(self.code), callback_url)
 
     def content(self) -> dict[str, Any]:
@@ -177,7 +173,7 @@ class PinToSpeechCallOperator(_JournalledCallOperator):
         self.language = language
         self.sender = sender
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
         return endpoints.pin_to_speech_call(
             number,
             _code(self.code),  # type: ignore[arg-type]  # None is refused by the builder
@@ -229,7 +225,7 @@ class TextToSpeechCallOperator(_JournalledCallOperator):
         self.language = language
         self.sender = sender
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
         return endpoints.text_to_speech_call(
             number,
             self.text,
@@ -281,7 +277,7 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
         self.ivr_confirmation = ivr_confirmation
         self.ivr_message = ivr_message
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[IncomingCallReservation]:
         return endpoints.reserve_incoming_call(
             number,
             callback_url,

@@ -14,12 +14,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_sms.api import endpoints
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.operators.sms import numbers_from_value
+from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,16 +59,17 @@ class _LookupOperator(BaseOperator):
             return result
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
-        tried: set[str] = set()  # a duplicate is looked up (and paid, and reported) once
-        for raw in numbers_from_value(self.numbers):
-            try:
-                number = normalize_number(raw)
-                if number not in tried:
-                    tried.add(number)
-                    results[number] = self._lookup(number)
-                    self._log(number, results[number], reveal)
-            except SmsApiError as exc:  # messages carry masked numbers
-                errors.append((mask_number(str(raw), reveal=reveal), str(exc)))
+        # A duplicate is looked up (and paid, and reported) once.
+        for recipient in each_recipient(numbers_from_value(self.numbers)):
+            error: SmsApiError | None = recipient.error  # an impossible number is never looked up
+            if recipient.e164 is not None:
+                try:
+                    results[recipient.e164] = self._lookup(recipient.e164)
+                    self._log(recipient.e164, results[recipient.e164], reveal)
+                    continue
+                except SmsApiError as exc:  # messages carry masked numbers
+                    error = exc
+            errors.append((mask_number(recipient.given, reveal=reveal), str(error)))
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     add_to_suppression_list,
     data_dir,
     is_opt_out,
