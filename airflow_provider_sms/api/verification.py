@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow_provider_sms.api.constants import INCOMING_DELIVERED, INCOMING_EXPIRED, INCOMING_PENDING
 from airflow_provider_sms.api.results import IncomingCallInfo
+from airflow_provider_sms.api.timestamps import parse_iso
 from airflow_provider_sms.exceptions import ErrorClass, NotFoundError, classify
 
 
@@ -148,8 +149,7 @@ def parse_deadline(value: str | None) -> datetime | None:
     """An ISO-8601 deadline (naive means UTC), or ``None`` for no deadline."""
     if value is None or value == "":
         return None
-    deadline = datetime.fromisoformat(value)
-    return deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
+    return parse_iso(value)
 
 
 def seconds_left(deadline: datetime | None, now: datetime | None = None) -> float | None:

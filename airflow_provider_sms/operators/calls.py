@@ -20,6 +20,7 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
 from airflow_provider_sms.api.results import CallResult, FlashCallResult, IncomingCallReservation
+from airflow_provider_sms.api.timestamps import parse_iso
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
@@ -293,11 +294,9 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
         if not expires_at:
             return False
         try:
-            deadline = datetime.fromisoformat(str(expires_at))
+            deadline = parse_iso(str(expires_at))
         except ValueError:
             return False
-        if deadline.tzinfo is None:
-            deadline = deadline.replace(tzinfo=timezone.utc)
         valid = deadline - RESERVATION_MARGIN > datetime.now(timezone.utc)
         if not valid:
             self.log.info("The earlier reservation expired at %s: reserving a new number", expires_at)
