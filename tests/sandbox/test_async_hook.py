@@ -22,7 +22,7 @@ from airflow_provider_sms.exceptions import (
     SmsApiConnectionError,
 )
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from tests.dags.ops_support import requests_for
+from tests.support.runs import requests_for
 
 NUMBER = "+447911123471"
 

@@ -26,10 +26,9 @@ from airflow_provider_sms.exceptions import (
 )
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
-from tests.conftest import SandboxFactory
-from tests.sandbox.test_hook import MOBILE, connect, fresh_limiters, ledger
+from tests.support.hooks import MOBILE, SandboxFactory, connect, ledger
 
-__all__ = ["fresh_limiters"]  # autouse fixture, imported to apply here too
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 
 def expect(error: type[SmsApiError], code: int | None, status: int | None, call: object) -> SmsApiError:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.ops_support import (
+from tests.support.runs import (
     OPS_DAGS,
     billable,
     journal_entries,

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS
 from airflow_provider_sms.plugins.store import MetadataEventStore
 from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
-from tests.airflow_e2e.servers import serve_asgi
 from tests.airflow_env import REPO_ROOT
-from tests.dags.ops_support import use_sandbox
+from tests.support.runs import use_sandbox
+from tests.support.servers import serve_asgi
 
 SECRET = "campaign-test-secret-0123456789"
 CAMPAIGN_DAG = REPO_ROOT / "example_dags" / "sms_campaign.py"

@@ -23,7 +23,7 @@ from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.plugins.store import MetadataEventStore, dedupe_table
 from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
 from airflow_provider_sms.sending.callbacks import resolve_callback_url
-from tests.airflow_e2e.servers import serve_asgi
+from tests.support.servers import serve_asgi
 
 SECRET = "receiver-test-secret-0123456789"
 MOBILE = "+447911123456"
