@@ -61,6 +61,19 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def _call_body(e164: str, sender: str | None, callback_url: str | None, **fields: Any) -> dict[str, Any]:
+    """The body of a call: the number, what the call says, then the callback URL and the caller id.
+
+    Validated in that order, so the first error named is the same whichever call it is.
+    """
+    return _body(
+        number=e164,
+        **fields,
+        callbackUrl=_text("callback_url", callback_url, required=False),
+        **{"from": _text("sender", sender, required=False)},
+    )
+
+
 def _text(name: str, value: object, *, required: bool) -> str | None:
     if value is None:
         if required:
@@ -139,12 +152,7 @@ def flash_call(
     ``code`` is 4 to 6 digits.
     """
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        code=_code(code, required=False),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
+    body = _call_body(e164, sender, callback_url, code=_code(code, required=False))
     return ApiRequest(Endpoint.FLASH_CALL, "POST", c.PATH_FLASH_CALL, body, e164, parse=p.parse_flash_call)
 
 
@@ -187,16 +195,11 @@ def pin_to_speech_call(
 ) -> ApiRequest[r.CallResult]:
     """Call ``number`` and speak the 4-6 digit pin ``code`` (``POST /calls/p2s``)."""
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        code=_code(code, required=True),
-        language=_language(language, c.PIN_TO_SPEECH_LANGUAGES, "Pin-to-speech"),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
-    return ApiRequest(
-        Endpoint.PIN_TO_SPEECH_CALL, "POST", c.PATH_PIN_TO_SPEECH, body, e164, parse=p.parse_call
-    )
+    spoken = _code(code, required=True)
+    voice = _language(language, c.PIN_TO_SPEECH_LANGUAGES, "Pin-to-speech")
+    body = _call_body(e164, sender, callback_url, code=spoken, language=voice)
+    path = c.PATH_PIN_TO_SPEECH
+    return ApiRequest(Endpoint.PIN_TO_SPEECH_CALL, "POST", path, body, e164, parse=p.parse_call)
 
 
 def text_to_speech_call(
@@ -208,16 +211,11 @@ def text_to_speech_call(
 ) -> ApiRequest[r.CallResult]:
     """Call ``number`` and speak ``text`` (``POST /calls/t2s``; languages ``en`` and ``ru``)."""
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        text=_text("text", text, required=True),
-        language=_language(language, c.TEXT_TO_SPEECH_LANGUAGES, "Text-to-speech"),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
-    return ApiRequest(
-        Endpoint.TEXT_TO_SPEECH_CALL, "POST", c.PATH_TEXT_TO_SPEECH, body, e164, parse=p.parse_call
-    )
+    spoken = _text("text", text, required=True)
+    voice = _language(language, c.TEXT_TO_SPEECH_LANGUAGES, "Text-to-speech")
+    body = _call_body(e164, sender, callback_url, text=spoken, language=voice)
+    path = c.PATH_TEXT_TO_SPEECH
+    return ApiRequest(Endpoint.TEXT_TO_SPEECH_CALL, "POST", path, body, e164, parse=p.parse_call)
 
 
 def notify_verified(request_id: str) -> ApiRequest[r.NotifyResult]:

@@ -134,7 +134,24 @@ class FlashCallOperator(_JournalledCallOperator):
         return {"code": _code(self.code)}
 
 
-class PinToSpeechCallOperator(_JournalledCallOperator):
+class _SpokenCallOperator(_JournalledCallOperator):
+    """A call that speaks to the person: in a voice ``language``, from a caller id ``sender``.
+
+    :param language: voice language; checked before any request. Templated.
+    :param sender: caller id to call from (must be validated for the account). Templated.
+    """
+
+    def __init__(self, *, number: str, language: str | None = None, sender: str | None = None, **kwargs: Any):
+        super().__init__(number=number, **kwargs)
+        self.language = language
+        self.sender = sender
+
+
+# What every spoken call renders, after the number and what it says.
+_SPOKEN_CALL_FIELDS = ("language", "sender", "callback_url", "journal_path", "sms_api_conn_id")
+
+
+class PinToSpeechCallOperator(_SpokenCallOperator):
     """Call a number and speak a 4-6 digit pin code.
 
     Returns (XCom) ``{"request_id": ...}``.
@@ -150,44 +167,21 @@ class PinToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "pin_to_speech_call"
-    template_fields: Sequence[str] = (
-        "number",
-        "code",
-        "language",
-        "sender",
-        "callback_url",
-        "journal_path",
-        "sms_api_conn_id",
-    )
+    template_fields: Sequence[str] = ("number", "code", *_SPOKEN_CALL_FIELDS)
 
-    def __init__(
-        self,
-        *,
-        number: str,
-        code: str,
-        language: str | None = None,
-        sender: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, number: str, code: str, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.code = code
-        self.language = language
-        self.sender = sender
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
-        return endpoints.pin_to_speech_call(
-            number,
-            _code(self.code),  # type: ignore[arg-type]  # None is refused by the builder
-            self.sender,
-            self.language or None,
-            callback_url,
-        )
+        code: Any = _code(self.code)  # None is refused by the builder, as any other bad code
+        return endpoints.pin_to_speech_call(number, code, self.sender, self.language or None, callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"code": _code(self.code)}
 
 
-class TextToSpeechCallOperator(_JournalledCallOperator):
+class TextToSpeechCallOperator(_SpokenCallOperator):
     """Call a number and speak a text.
 
     Returns (XCom) ``{"request_id": ...}``.
@@ -202,38 +196,15 @@ class TextToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "text_to_speech_call"
-    template_fields: Sequence[str] = (
-        "number",
-        "text",
-        "language",
-        "sender",
-        "callback_url",
-        "journal_path",
-        "sms_api_conn_id",
-    )
+    template_fields: Sequence[str] = ("number", "text", *_SPOKEN_CALL_FIELDS)
 
-    def __init__(
-        self,
-        *,
-        number: str,
-        text: str,
-        language: str | None = None,
-        sender: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, number: str, text: str, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.text = text
-        self.language = language
-        self.sender = sender
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
-        return endpoints.text_to_speech_call(
-            number,
-            self.text,
-            self.sender,
-            self.language or None,
-            callback_url,
-        )
+        language = self.language or None
+        return endpoints.text_to_speech_call(number, self.text, self.sender, language, callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"text": self.text}

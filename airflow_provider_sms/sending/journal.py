@@ -165,7 +165,7 @@ class SendJournal:
             # A new entry is claimed, not overwritten: another live copy of this task instance (a
             # worker Airflow gave up on, still running) may have reached this number since the
             # listing, and then it is the one sending.
-            self._record(key, EntryStatus.IN_FLIGHT, contact, exclusive=entry is None)
+            self.record(key, EntryStatus.IN_FLIGHT, contact, exclusive=entry is None)
         except JournalClaimedError as exc:
             error = (
                 f"{contact.kind} to {contact.masked} is being sent by another copy of this task: "
@@ -188,7 +188,7 @@ class SendJournal:
             return self._record_outcome(key, contact, EntryStatus.UNKNOWN, exc)
         data, request_id = result.to_dict(), result.request_id
         try:
-            self._record(key, EntryStatus.SENT, contact, request_id=request_id, result=data)
+            self.record(key, EntryStatus.SENT, contact, request_id=request_id, result=data)
         except JournalError as exc:
             # Sent, but the journal still says in_flight: a later try treats it as unknown and
             # does not send it again, which is safe. Say so rather than fail a successful send.
@@ -218,7 +218,7 @@ class SendJournal:
         """Record a failed (nobody reached) or unknown send; the entry stays ``in_flight`` if that fails."""
         error = str(exc) if isinstance(exc, SmsApiError) else f"{type(exc).__name__}: {exc}"
         try:
-            self._record(key, status, contact, error=error)
+            self.record(key, status, contact, error=error)
         except JournalError as journal_error:
             # The in_flight entry stays: it reads as unknown, never as "safe to send".
             self.log.error(
@@ -226,28 +226,6 @@ class SendJournal:
             )
         outcome = Outcome.FAILED if status is EntryStatus.FAILED else Outcome.UNKNOWN
         return SendResult(outcome, contact.number, error=error, exception=exc)
-
-    def _record(
-        self,
-        key: str,
-        status: EntryStatus,
-        contact: Contact,
-        *,
-        request_id: str | None = None,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-        exclusive: bool = False,
-    ) -> None:
-        self.record(
-            key,
-            status,
-            number=contact.number,
-            kind=contact.kind,
-            request_id=request_id,
-            result=result,
-            error=error,
-            exclusive=exclusive,
-        )
 
     # --- entries ---------------------------------------------------------------------------
 
@@ -331,19 +309,19 @@ class SendJournal:
         self,
         key: str,
         status: EntryStatus,
+        contact: Contact,
         *,
-        number: str,
-        kind: str,
         request_id: str | None = None,
         result: dict[str, Any] | None = None,
         error: str | None = None,
         exclusive: bool = False,
     ) -> JournalEntry:
+        """Write ``contact``'s entry with ``status`` now (see :meth:`write` for ``exclusive``)."""
         entry = JournalEntry(
             key=key,
             status=status,
-            number=number,
-            kind=kind,
+            number=contact.number,
+            kind=contact.kind,
             recorded_at=datetime.now(timezone.utc).isoformat(),
             try_number=self.scope.try_number,
             request_id=request_id,

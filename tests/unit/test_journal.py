@@ -132,7 +132,7 @@ def test_unknown_outcome_is_never_sent_again(journal: SendJournal) -> None:
 
 def test_in_flight_entry_of_a_dead_worker_counts_as_unknown(journal: SendJournal) -> None:
     key = journal.key(NUMBER, "sms", {"text": "hi"})
-    journal.record(key, EntryStatus.IN_FLIGHT, number=NUMBER, kind="sms")
+    journal.record(key, EntryStatus.IN_FLIGHT, Contact(NUMBER, "sms", {"text": "hi"}, "+44**56"))
     retry = Sender()
 
     result = send(journal, retry)
