@@ -1,27 +1,41 @@
-"""Errors raised by the SMS & Voice API provider.
+"""Errors raised by the SMS & Voice API provider, and what each one means for a caller.
 
-The tree separates "the API answered no" from "no usable answer came back"::
+The tree separates "the API answered no" from "no usable answer came back", and both from
+the provider's own failures, where no API is involved::
 
-    SmsApiError (AirflowException)       error_code, error_reason, http_status
-    ├── AuthenticationError              errorCode 1 or 5 (HTTP 401): key id or secret wrong/inactive
-    ├── AccountError                     errorCode 2 (HTTP 400) or 6 (HTTP 403): the account itself
-    ├── RateLimitError                   errorCode 4 (HTTP 429): retried with backoff by the hooks
-    ├── InvalidRequestError              errorCode 10 (HTTP 400): the request was malformed
-    ├── InvalidNumberError               errorCode 11: the number is not E.164 (also raised locally,
-    │                                    before any request, for a number that cannot be a phone number)
-    ├── SenderNotAllowedError            errorCode 16: the sender id is not validated for the account
-    ├── NotFoundError                    HTTP 404: unknown or expired request id
-    ├── ServerError                      HTTP 5xx, or a body that is not the JSON the reference promises
-    ├── SmsApiConnectionError            no usable response (timeout, reset, refused, TLS failure)
-    │   ├── DeliveryUnknownError         a message or call MAY have gone out: never re-sent automatically
-    │   └── TlsVerificationError         the server's certificate was refused: never retried
-    └── SmsApiConfigError                the Airflow connection is unusable (http://, no credentials...)
+    AirflowException
+    ├── SmsApiError                      error_code, error_reason, http_status
+    │   ├── AuthenticationError          errorCode 1 or 5 (HTTP 401): key id or secret wrong/inactive
+    │   ├── AccountError                 errorCode 2 (HTTP 400) or 6 (HTTP 403): the account itself
+    │   ├── RateLimitError               errorCode 4 (HTTP 429): retried with backoff by the hooks
+    │   ├── InvalidRequestError          errorCode 10 (HTTP 400): the request was malformed
+    │   ├── InvalidNumberError           errorCode 11: the number is not E.164 (also raised locally,
+    │   │                                before any request, for a number that cannot be a phone number)
+    │   ├── SenderNotAllowedError        errorCode 16: the sender id is not validated for the account
+    │   ├── NotFoundError                HTTP 404: unknown or expired request id
+    │   ├── ServerError                  HTTP 5xx, or a body that is not the JSON the reference promises
+    │   ├── SmsApiConnectionError        no usable response (timeout, reset, refused, TLS failure)
+    │   │   ├── ConnectionNotMadeError   the request never left (refused, connect timeout): resend is safe
+    │   │   ├── DeliveryUnknownError     a message or call MAY have gone out: never re-sent automatically
+    │   │   └── TlsVerificationError     the server's certificate was refused: never retried
+    │   └── SmsApiConfigError            the Airflow connection is unusable (http://, no credentials...)
+    └── SmsProviderError                 the provider's own machinery failed; no API answer involved
+        ├── JournalError                 the send journal cannot be read or written: nothing is sent
+        │   └── JournalClaimedError      another copy of the task instance claimed the entry first
+        ├── HygieneInputError            a hygiene input list cannot be read as it is
+        └── EventNotStoredError          the webhook receiver could not store an event (answers 503)
+
+:func:`classify` sorts any of them into :class:`ErrorClass` (fatal, per item, transient): the
+hooks' retries, the incoming-call sensor and trigger, and the hygiene engine all ask it
+rather than keep their own lists.
 
 Every message says what happened and, where it can, what to change. No message ever
 contains credentials; phone numbers in messages are masked unless the connection says otherwise.
 """
 
 from __future__ import annotations
+
+import enum
 
 from airflow.exceptions import AirflowException
 
@@ -99,6 +113,10 @@ class SmsApiConnectionError(SmsApiError):
     """No usable response arrived: timeout, connection reset or refused, TLS failure."""
 
 
+class ConnectionNotMadeError(SmsApiConnectionError):
+    """The request never reached the server (refused, connect timeout): always safe to resend."""
+
+
 class DeliveryUnknownError(SmsApiConnectionError):
     """A message or call may or may not have been sent: the outcome is unknown.
 
@@ -119,3 +137,82 @@ class TlsVerificationError(SmsApiConnectionError):
 
 class SmsApiConfigError(SmsApiError):
     """The Airflow connection cannot be used as it is (wrong scheme, missing credentials...)."""
+
+
+class SmsProviderError(AirflowException):
+    """Base class: the provider's own machinery failed (journal, input list, event store)."""
+
+
+class JournalError(SmsProviderError):
+    """The journal cannot be read or written: nothing is sent without it."""
+
+
+class JournalClaimedError(JournalError):
+    """Another copy of the task instance wrote the entry first: it is sending, or has sent."""
+
+
+class HygieneInputError(SmsProviderError):
+    """The input list cannot be read as it is: the message names the file, the line and the fix."""
+
+
+class EventNotStoredError(SmsProviderError):
+    """The event could not be stored; the sender must retry (the endpoint answers 503)."""
+
+
+class ErrorClass(enum.Enum):
+    """What an error means for the work around it."""
+
+    FATAL = "fatal"
+    """Nothing can succeed until a person fixes the setup (credentials, account, TLS, input list)."""
+    PER_ITEM = "per_item"
+    """This one number or request is bad, done or in doubt; the others may still succeed."""
+    TRANSIENT = "transient"
+    """The API or the network is having a bad moment: waiting may heal it."""
+
+
+# Looked up along the exception's MRO, so the most specific class wins: TlsVerificationError
+# (fatal) and DeliveryUnknownError (per item) are found before their transient parent.
+_CLASSES: dict[type[BaseException], ErrorClass] = {
+    SmsApiError: ErrorClass.PER_ITEM,
+    AuthenticationError: ErrorClass.FATAL,
+    AccountError: ErrorClass.FATAL,
+    SmsApiConfigError: ErrorClass.FATAL,
+    TlsVerificationError: ErrorClass.FATAL,
+    InvalidNumberError: ErrorClass.PER_ITEM,
+    SenderNotAllowedError: ErrorClass.PER_ITEM,
+    InvalidRequestError: ErrorClass.PER_ITEM,
+    NotFoundError: ErrorClass.PER_ITEM,
+    DeliveryUnknownError: ErrorClass.PER_ITEM,
+    RateLimitError: ErrorClass.TRANSIENT,
+    ServerError: ErrorClass.TRANSIENT,
+    SmsApiConnectionError: ErrorClass.TRANSIENT,
+    SmsProviderError: ErrorClass.FATAL,
+    JournalClaimedError: ErrorClass.PER_ITEM,
+    EventNotStoredError: ErrorClass.TRANSIENT,
+}
+
+
+def classify(exc: BaseException) -> ErrorClass | None:
+    """Sort an exception into :class:`ErrorClass`; ``None`` for one that is not the provider's.
+
+    - FATAL: :class:`AuthenticationError`, :class:`AccountError`, :class:`SmsApiConfigError`,
+      :class:`TlsVerificationError`, :class:`HygieneInputError`, :class:`JournalError`.
+    - PER_ITEM: :class:`InvalidNumberError`, :class:`SenderNotAllowedError`,
+      :class:`InvalidRequestError`, :class:`NotFoundError`, :class:`DeliveryUnknownError` (the
+      outcome is unknown: never retried), :class:`JournalClaimedError`, and any other API refusal.
+    - TRANSIENT: :class:`RateLimitError`, :class:`ServerError`, :class:`ConnectionNotMadeError`
+      and every other :class:`SmsApiConnectionError` (timeouts, resets),
+      :class:`EventNotStoredError`.
+
+    Whether a transient failure may be *retried* also depends on the request (see
+    :func:`airflow_provider_sms.hooks.retrying.is_retryable`).
+
+    :param exc: any exception.
+    :returns: its class, or ``None`` for an exception the provider does not raise (a bug, a
+        cancellation, a library's own error): the caller decides what that means where it stands.
+    """
+    for cls in type(exc).__mro__:
+        found = _CLASSES.get(cls)
+        if found is not None:
+            return found
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_sms.config import DESCRIPTION, OPTIONS, SECTION
+
 INTEGRATION = "SMS & Voice API"
 
 
@@ -81,30 +83,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "config": {
-            "sms_api": {
-                "description": "Webhook receiver of the SMS & Voice API provider (plugin in the API server).",
-                "options": {
-                    "webhook_secret": {
-                        "description": "Secret part of the webhook URLs handed to the API. With none set, "
-                        "the webhook endpoints refuse every request.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "sensitive": True,
-                        "example": "a-long-random-string",
-                        "default": "",
-                    },
-                    "webhook_base_url": {
-                        "description": "Public base URL of this deployment's API server, used to build "
-                        "callback URLs (e.g. https://airflow.example.com).",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "https://airflow.example.com",
-                        "default": "",
-                    },
-                },
-            }
-        },
+        "config": {SECTION: {"description": DESCRIPTION, "options": OPTIONS}},
     }
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from airflow.sdk import Asset, ObjectStoragePath, dag, task
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, delivery_receipts
-from airflow_provider_sms.suppression import data_dir
+from airflow_provider_sms.sending.suppression import data_dir
 
 log = logging.getLogger(__name__)
 

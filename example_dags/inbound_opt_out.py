@@ -8,7 +8,7 @@ Adding is idempotent: a number already listed is not added again, so a repeated 
 a re-run changes nothing. One ``record_opt_outs`` task at a time (``max_active_tis_per_dag=1``)
 keeps the list single-writer.
 
-The list is ``<data dir>/suppression.csv`` (Variable ``sms_api_data_dir``, default
+The list is ``<data dir>/suppression.csv`` (``[sms_api] data_path``, default
 ``$AIRFLOW_HOME/sms_api``) unless the ``suppression_list`` Param names another file.
 """
 
@@ -23,7 +23,7 @@ from airflow.sdk import Param, dag, task
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.assets import INBOUND_SMS, inbound_messages
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     add_to_suppression_list,
     is_opt_out,
     normalize_keyword,

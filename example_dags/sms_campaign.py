@@ -14,7 +14,7 @@
 
 Trigger it with conf, e.g. ``{"clean_list": "s3://bucket/lists/june.clean.csv",
 "message": "Our shop opens at 9 tomorrow", "campaign_id": "june-opening"}``.
-The data dir is the Variable ``sms_api_data_dir`` (default ``$AIRFLOW_HOME/sms_api``).
+The data dir is ``[sms_api] data_path`` (default ``$AIRFLOW_HOME/sms_api``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from airflow.sdk import Asset, ObjectStoragePath, Param, dag, get_current_context, task
 
 from airflow_provider_sms.operators.sms import SendSmsOperator, load_report
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     data_dir,
     read_suppression_list,
     split_suppressed,

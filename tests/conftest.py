@@ -10,13 +10,14 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from airflow_provider_sms.sandbox import Sandbox
+from tests.support.hooks import SandboxFactory
 
 # ---------------------------------------------------------------------------------------
 # Sandbox fixtures
@@ -39,9 +40,6 @@ def sandbox(sandbox_session: Sandbox) -> Sandbox:
     sandbox_session.set_latency(1)
     sandbox_session.set_webhook_url(None)
     return sandbox_session
-
-
-SandboxFactory = Callable[..., contextlib.AbstractContextManager[Sandbox]]
 
 
 @pytest.fixture

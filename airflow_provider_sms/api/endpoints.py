@@ -1,75 +1,29 @@
 """Requests as data: one builder per endpoint, validated before anything is sent.
 
-A builder returns an :class:`ApiRequest`; a transport (the sync or async hook) sends it and
-hands the answer to :func:`airflow_provider_sms.api.responses.parse_response`. Nothing
-here does I/O, so both transports share it unchanged.
+A builder returns an :class:`ApiRequest` typed by its result (``send_sms`` builds an
+``ApiRequest[SmsResult]``) and carrying the parser of its answer; a transport (the sync or
+async hook) sends it and hands the answer to
+:func:`airflow_provider_sms.api.responses.parse_response`. Nothing here does I/O, so both
+transports share it unchanged, and the hooks' endpoint methods are these builders, sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_sms.api import constants as c
+from airflow_provider_sms.api import responses as p
+from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.numbers import normalize_number
+from airflow_provider_sms.api.request import ApiRequest, Endpoint
 from airflow_provider_sms.exceptions import InvalidRequestError
 
+T = TypeVar("T")
+
 _CODE = re.compile(r"^\d{4,6}$")
-
-
-class Endpoint(enum.Enum):
-    """What a request does; decides how its answer is parsed and whether a resend is safe."""
-
-    SEND_SMS = "send_sms"
-    HLR_LOOKUP = "hlr_lookup"
-    FRAUD_CHECK = "fraud_check"
-    FLASH_CALL = "flash_call"
-    RESERVE_INCOMING_CALL = "reserve_incoming_call"
-    GET_INCOMING_CALL = "get_incoming_call"
-    PIN_TO_SPEECH_CALL = "pin_to_speech_call"
-    TEXT_TO_SPEECH_CALL = "text_to_speech_call"
-    NOTIFY_VERIFIED = "notify_verified"
-
-    @property
-    def reaches_a_person(self) -> bool:
-        """Sends a message or places a call: costs money, must never be repeated blindly."""
-        return self in _REACHES_A_PERSON
-
-
-_REACHES_A_PERSON = frozenset(
-    {Endpoint.SEND_SMS, Endpoint.FLASH_CALL, Endpoint.PIN_TO_SPEECH_CALL, Endpoint.TEXT_TO_SPEECH_CALL}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """One HTTP request to the API, relative to the API base URL.
-
-    :param endpoint: which endpoint; decides parsing and retry safety.
-    :param method: ``"GET"`` or ``"POST"``.
-    :param path: path below the API base, e.g. ``/sms``.
-    :param body: JSON body (``None`` for GET).
-    :param number: the E.164 number concerned, for logs (masked there) and errors.
-    """
-
-    endpoint: Endpoint
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-    number: str | None = field(default=None)
-
-    @property
-    def resend_safe(self) -> bool:
-        """Whether repeating the request after a lost answer is harmless.
-
-        Look-ups and status reads are; anything that reaches a person is not. Reserving an
-        incoming call is not either: a second reservation would give the user another DID.
-        """
-        return not self.endpoint.reaches_a_person and self.endpoint is not Endpoint.RESERVE_INCOMING_CALL
 
 
 _TAKES_CALLBACK = frozenset(
@@ -84,8 +38,8 @@ _TAKES_CALLBACK = frozenset(
 
 
 def with_defaults(
-    request: ApiRequest, *, sender: str | None = None, callback_url: str | None = None
-) -> ApiRequest:
+    request: ApiRequest[T], *, sender: str | None = None, callback_url: str | None = None
+) -> ApiRequest[T]:
     """Fill in the connection's defaults where the request gives none.
 
     ``sender`` is an SMS sender id: calls use caller ids, validated separately, so it applies
@@ -105,6 +59,19 @@ def with_defaults(
 
 def _body(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _call_body(e164: str, sender: str | None, callback_url: str | None, **fields: Any) -> dict[str, Any]:
+    """The body of a call: the number, what the call says, then the callback URL and the caller id.
+
+    Validated in that order, so the first error named is the same whichever call it is.
+    """
+    return _body(
+        number=e164,
+        **fields,
+        callbackUrl=_text("callback_url", callback_url, required=False),
+        **{"from": _text("sender", sender, required=False)},
+    )
 
 
 def _text(name: str, value: object, *, required: bool) -> str | None:
@@ -141,13 +108,16 @@ def _language(value: object, allowed: frozenset[str], what: str) -> str | None:
 def _request_id(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequestError(f"request_id must be a non-empty string, got {value!r}")
-    return quote(value.strip(), safe="")
+    return value.strip()
 
 
 def send_sms(
     number: str, text: str, sender: str | None = None, callback_url: str | None = None
-) -> ApiRequest:
-    """``POST /sms``: send ``text`` to ``number``, optionally from ``sender``."""
+) -> ApiRequest[r.SmsResult]:
+    """Send ``text`` to ``number`` (``POST /sms``), optionally from ``sender``.
+
+    Never sent again after a lost answer: that raises ``DeliveryUnknownError``.
+    """
     e164 = normalize_number(number)
     body = _body(
         number=e164,
@@ -155,33 +125,35 @@ def send_sms(
         **{"from": _text("sender", sender, required=False)},
         callbackUrl=_text("callback_url", callback_url, required=False),
     )
-    return ApiRequest(Endpoint.SEND_SMS, "POST", c.PATH_SMS, body, e164)
+    return ApiRequest(Endpoint.SEND_SMS, "POST", c.PATH_SMS, body, e164, parse=p.parse_sms)
 
 
-def hlr_lookup(number: str) -> ApiRequest:
-    """``POST /insight/hlr``: network and reachability of a mobile number."""
+def hlr_lookup(number: str) -> ApiRequest[r.HlrResult]:
+    """Network (MCC/MNC), country and reachability of a mobile number (``POST /insight/hlr``)."""
     e164 = normalize_number(number)
-    return ApiRequest(Endpoint.HLR_LOOKUP, "POST", c.PATH_HLR, {"number": e164}, e164)
+    return ApiRequest(Endpoint.HLR_LOOKUP, "POST", c.PATH_HLR, {"number": e164}, e164, parse=p.parse_hlr)
 
 
-def fraud_check(number: str) -> ApiRequest:
-    """``POST /insight/fraudcheck``: fraud lists and mobile-prefix check."""
+def fraud_check(number: str) -> ApiRequest[r.FraudCheckResult]:
+    """Whether a number is on fraud/suspicious lists and has a mobile prefix.
+
+    ``POST /insight/fraudcheck``.
+    """
     e164 = normalize_number(number)
-    return ApiRequest(Endpoint.FRAUD_CHECK, "POST", c.PATH_FRAUD_CHECK, {"number": e164}, e164)
+    body = {"number": e164}
+    return ApiRequest(Endpoint.FRAUD_CHECK, "POST", c.PATH_FRAUD_CHECK, body, e164, parse=p.parse_fraud_check)
 
 
 def flash_call(
     number: str, sender: str | None = None, code: str | None = None, callback_url: str | None = None
-) -> ApiRequest:
-    """``POST /calls/flash``: a missed call whose caller id ends with ``code``."""
+) -> ApiRequest[r.FlashCallResult]:
+    """Place a flash call (``POST /calls/flash``): a missed call whose caller id ends with ``code``.
+
+    ``code`` is 4 to 6 digits.
+    """
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        code=_code(code, required=False),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
-    return ApiRequest(Endpoint.FLASH_CALL, "POST", c.PATH_FLASH_CALL, body, e164)
+    body = _call_body(e164, sender, callback_url, code=_code(code, required=False))
+    return ApiRequest(Endpoint.FLASH_CALL, "POST", c.PATH_FLASH_CALL, body, e164, parse=p.parse_flash_call)
 
 
 def reserve_incoming_call(
@@ -189,8 +161,8 @@ def reserve_incoming_call(
     callback_url: str | None = None,
     ivr_confirmation: bool | None = None,
     ivr_message: str | None = None,
-) -> ApiRequest:
-    """``POST /calls/incoming``: reserve a DID number the user must call from ``number``."""
+) -> ApiRequest[r.IncomingCallReservation]:
+    """Reserve a DID number the user of ``number`` must call to be verified (``POST /calls/incoming``)."""
     e164 = normalize_number(number)
     if ivr_confirmation is not None and not isinstance(ivr_confirmation, bool):
         raise InvalidRequestError(f"ivr_confirmation must be a boolean, got {ivr_confirmation!r}")
@@ -200,13 +172,18 @@ def reserve_incoming_call(
         ivrConfirmation=ivr_confirmation,
         ivrMessage=_text("ivr_message", ivr_message, required=False),
     )
-    return ApiRequest(Endpoint.RESERVE_INCOMING_CALL, "POST", c.PATH_INCOMING_CALL, body, e164)
+    return ApiRequest(
+        Endpoint.RESERVE_INCOMING_CALL, "POST", c.PATH_INCOMING_CALL, body, e164, parse=p.parse_reservation
+    )
 
 
-def get_incoming_call(request_id: str) -> ApiRequest:
-    """``GET /calls/incoming/{requestId}``: status of a reservation (free, repeatable)."""
-    path = c.PATH_INCOMING_CALL_INFO.format(request_id=_request_id(request_id))
-    return ApiRequest(Endpoint.GET_INCOMING_CALL, "GET", path)
+def get_incoming_call(request_id: str) -> ApiRequest[r.IncomingCallInfo]:
+    """Status of an incoming-call reservation (``GET /calls/incoming/{requestId}``, free, repeatable).
+
+    PENDING, DELIVERED or EXPIRED; ``NotFoundError`` (404) once the reservation is gone.
+    """
+    path = c.PATH_INCOMING_CALL_INFO.format(request_id=quote(_request_id(request_id), safe=""))
+    return ApiRequest(Endpoint.GET_INCOMING_CALL, "GET", path, parse=p.parse_incoming_call)
 
 
 def pin_to_speech_call(
@@ -215,17 +192,14 @@ def pin_to_speech_call(
     sender: str | None = None,
     language: str | None = None,
     callback_url: str | None = None,
-) -> ApiRequest:
-    """``POST /calls/p2s``: a call that speaks the 4-6 digit ``code``."""
+) -> ApiRequest[r.CallResult]:
+    """Call ``number`` and speak the 4-6 digit pin ``code`` (``POST /calls/p2s``)."""
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        code=_code(code, required=True),
-        language=_language(language, c.PIN_TO_SPEECH_LANGUAGES, "Pin-to-speech"),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
-    return ApiRequest(Endpoint.PIN_TO_SPEECH_CALL, "POST", c.PATH_PIN_TO_SPEECH, body, e164)
+    spoken = _code(code, required=True)
+    voice = _language(language, c.PIN_TO_SPEECH_LANGUAGES, "Pin-to-speech")
+    body = _call_body(e164, sender, callback_url, code=spoken, language=voice)
+    path = c.PATH_PIN_TO_SPEECH
+    return ApiRequest(Endpoint.PIN_TO_SPEECH_CALL, "POST", path, body, e164, parse=p.parse_call)
 
 
 def text_to_speech_call(
@@ -234,20 +208,36 @@ def text_to_speech_call(
     sender: str | None = None,
     language: str | None = None,
     callback_url: str | None = None,
-) -> ApiRequest:
-    """``POST /calls/t2s``: a call that speaks ``text`` (languages ``en`` and ``ru``)."""
+) -> ApiRequest[r.CallResult]:
+    """Call ``number`` and speak ``text`` (``POST /calls/t2s``; languages ``en`` and ``ru``)."""
     e164 = normalize_number(number)
-    body = _body(
-        number=e164,
-        text=_text("text", text, required=True),
-        language=_language(language, c.TEXT_TO_SPEECH_LANGUAGES, "Text-to-speech"),
-        callbackUrl=_text("callback_url", callback_url, required=False),
-        **{"from": _text("sender", sender, required=False)},
-    )
-    return ApiRequest(Endpoint.TEXT_TO_SPEECH_CALL, "POST", c.PATH_TEXT_TO_SPEECH, body, e164)
+    spoken = _text("text", text, required=True)
+    voice = _language(language, c.TEXT_TO_SPEECH_LANGUAGES, "Text-to-speech")
+    body = _call_body(e164, sender, callback_url, text=spoken, language=voice)
+    path = c.PATH_TEXT_TO_SPEECH
+    return ApiRequest(Endpoint.TEXT_TO_SPEECH_CALL, "POST", path, body, e164, parse=p.parse_call)
 
 
-def notify_verified(request_id: str) -> ApiRequest:
-    """``POST /requests/{requestId}`` with ``goal=NUMBER_VERIFIED``: ends a flash call."""
-    path = c.PATH_REQUEST_GOAL.format(request_id=_request_id(request_id))
-    return ApiRequest(Endpoint.NOTIFY_VERIFIED, "POST", path, {"goal": c.GOAL_NUMBER_VERIFIED})
+def notify_verified(request_id: str) -> ApiRequest[r.NotifyResult]:
+    """Tell the API the user of ``request_id`` is verified (``POST /requests/{requestId}``,
+    ``goal=NUMBER_VERIFIED``); ends a flash call."""
+    request_id = _request_id(request_id)
+    path = c.PATH_REQUEST_GOAL.format(request_id=quote(request_id, safe=""))
+    body = {"goal": c.GOAL_NUMBER_VERIFIED}
+    return ApiRequest(Endpoint.NOTIFY_VERIFIED, "POST", path, body, parse=p.notify_parser(request_id))
+
+
+__all__ = [
+    "ApiRequest",
+    "Endpoint",
+    "flash_call",
+    "fraud_check",
+    "get_incoming_call",
+    "hlr_lookup",
+    "notify_verified",
+    "pin_to_speech_call",
+    "reserve_incoming_call",
+    "send_sms",
+    "text_to_speech_call",
+    "with_defaults",
+]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, TypeVar
+
+import pendulum
 
 from airflow_provider_sms.api import constants as c
 from airflow_provider_sms.api import results as r
-from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
 from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.timestamps import parse_timestamp
 from airflow_provider_sms.exceptions import (
     AccountError,
@@ -30,6 +31,8 @@ from airflow_provider_sms.exceptions import (
     ServerError,
     SmsApiError,
 )
+
+T = TypeVar("T")
 
 _BODY_PREVIEW = 200
 _DIGIT_RUN = re.compile(r"\+?\d{7,}")
@@ -135,8 +138,12 @@ def _class_for_status(status: int) -> type[SmsApiError]:
     }.get(status, InvalidRequestError if 400 <= status < 500 else ServerError)
 
 
-def parse_response(request: ApiRequest, status: int, body: bytes | str, *, number: str | None = None) -> Any:
+def parse_response(
+    request: ApiRequest[T], status: int, body: bytes | str, *, number: str | None = None
+) -> T:
     """Turn an HTTP answer to ``request`` into its typed result, or raise its :class:`SmsApiError`.
+
+    The result is what the request's own parser (``request.parse``) makes of the JSON object.
 
     :param number: masked number for messages (defaults to none).
     """
@@ -144,11 +151,7 @@ def parse_response(request: ApiRequest, status: int, body: bytes | str, *, numbe
         raise error_from_response(status, body, number=number)
     data = decode_json_object(status, body)
     try:
-        if request.endpoint is Endpoint.NOTIFY_VERIFIED:
-            # The reference shows no answer body for it: the id is the one in the path.
-            request_id = _str(data, "requestId") or unquote(request.path.rsplit("/", 1)[-1])
-            return r.NotifyResult(raw=data, request_id=request_id)
-        return _PARSERS[request.endpoint](data)
+        return request.parse(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ServerError(
             f"The API answered HTTP {status} to {request.endpoint.value} without the documented "
@@ -202,7 +205,7 @@ def _int(data: Mapping[str, Any], key: str) -> int | None:
         raise ValueError(f"{key!r} is not a whole number") from None
 
 
-def _time(data: Mapping[str, Any], key: str) -> Any:
+def _time(data: Mapping[str, Any], key: str) -> pendulum.DateTime | None:
     try:
         return parse_timestamp(data.get(key))
     except ValueError:
@@ -215,11 +218,11 @@ def normalize_fraud_status(value: str) -> str:
     return c.FRAUD_FRAUDULENT if status == c.FRAUD_FRAUDULENT_MISSPELLED else status
 
 
-def _sms(d: dict[str, Any]) -> r.SmsResult:
+def parse_sms(d: dict[str, Any]) -> r.SmsResult:
     return r.SmsResult(raw=d, request_id=_required(d, "requestId"))
 
 
-def _hlr(d: dict[str, Any]) -> r.HlrResult:
+def parse_hlr(d: dict[str, Any]) -> r.HlrResult:
     return r.HlrResult(
         raw=d,
         id=_str(d, "id"),
@@ -233,21 +236,21 @@ def _hlr(d: dict[str, Any]) -> r.HlrResult:
     )
 
 
-def _fraud(d: dict[str, Any]) -> r.FraudCheckResult:
+def parse_fraud_check(d: dict[str, Any]) -> r.FraudCheckResult:
     return r.FraudCheckResult(
         raw=d, status=normalize_fraud_status(_required(d, "status")), mobile_prefix=_bool(d, "mobilePrefix")
     )
 
 
-def _flash(d: dict[str, Any]) -> r.FlashCallResult:
+def parse_flash_call(d: dict[str, Any]) -> r.FlashCallResult:
     return r.FlashCallResult(raw=d, request_id=_required(d, "requestId"), from_number=_str(d, "from"))
 
 
-def _call(d: dict[str, Any]) -> r.CallResult:
+def parse_call(d: dict[str, Any]) -> r.CallResult:
     return r.CallResult(raw=d, request_id=_required(d, "requestId"))
 
 
-def _reservation(d: dict[str, Any]) -> r.IncomingCallReservation:
+def parse_reservation(d: dict[str, Any]) -> r.IncomingCallReservation:
     return r.IncomingCallReservation(
         raw=d,
         request_id=_required(d, "requestId"),
@@ -256,7 +259,7 @@ def _reservation(d: dict[str, Any]) -> r.IncomingCallReservation:
     )
 
 
-def _incoming_info(d: dict[str, Any]) -> r.IncomingCallInfo:
+def parse_incoming_call(d: dict[str, Any]) -> r.IncomingCallInfo:
     return r.IncomingCallInfo(
         raw=d,
         request_id=_str(d, "requestId"),
@@ -267,16 +270,14 @@ def _incoming_info(d: dict[str, Any]) -> r.IncomingCallInfo:
     )
 
 
-_PARSERS: dict[Endpoint, Callable[[dict[str, Any]], Any]] = {
-    Endpoint.SEND_SMS: _sms,
-    Endpoint.HLR_LOOKUP: _hlr,
-    Endpoint.FRAUD_CHECK: _fraud,
-    Endpoint.FLASH_CALL: _flash,
-    Endpoint.RESERVE_INCOMING_CALL: _reservation,
-    Endpoint.GET_INCOMING_CALL: _incoming_info,
-    Endpoint.PIN_TO_SPEECH_CALL: _call,
-    Endpoint.TEXT_TO_SPEECH_CALL: _call,
-}
+def notify_parser(request_id: str) -> Callable[[dict[str, Any]], r.NotifyResult]:
+    """The parser of a ``notify_verified`` answer: the reference shows no body for it, so the
+    request id is the one the request was made for, unless the answer names one."""
+
+    def parse_notify(d: dict[str, Any]) -> r.NotifyResult:
+        return r.NotifyResult(raw=d, request_id=_str(d, "requestId") or request_id)
+
+    return parse_notify
 
 
 def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:

@@ -1,4 +1,5 @@
-"""Timestamps as the API writes them: epoch seconds or milliseconds, numbers or numeric strings."""
+"""Timestamps: as the API writes them (epoch seconds or milliseconds, numbers or numeric strings),
+and as the provider writes them itself (ISO-8601, in XCom, trigger arguments and the journal)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def parse_timestamp(value: object) -> pendulum.DateTime | None:
         return pendulum.from_timestamp(number, tz="UTC")
     except (OverflowError, OSError, ValueError):  # inf, or beyond the platform's time_t
         raise ValueError(f"not a timestamp: {value!r}") from None
+
+
+def parse_iso(value: str) -> pendulum.DateTime:
+    """An ISO-8601 date-time (``pendulum.parse``); one without a time zone is UTC.
+
+    :raises ValueError: for a string that is not a date-time.
+    """
+    parsed = pendulum.parse(value)
+    if not isinstance(parsed, pendulum.DateTime):
+        raise ValueError(f"not a date-time: {value[:40]!r}")
+    return parsed

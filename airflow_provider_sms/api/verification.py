@@ -7,7 +7,8 @@ is the one place that decides, so the sync and the deferrable paths cannot drift
 
 A reservation is PENDING until the user calls (DELIVERED) or it lapses (EXPIRED); once it
 is gone the API answers 404, which means the same as EXPIRED for a waiter: the user will
-never be verified by this reservation.
+never be verified by this reservation. A failed read is judged here too
+(:func:`decide_error`): a transient error keeps the wait going, any other ends it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 from airflow_provider_sms.api.constants import INCOMING_DELIVERED, INCOMING_EXPIRED, INCOMING_PENDING
 from airflow_provider_sms.api.results import IncomingCallInfo
+from airflow_provider_sms.api.timestamps import parse_iso
+from airflow_provider_sms.exceptions import ErrorClass, NotFoundError, classify
 
 
 class VerificationStatus(str, enum.Enum):
@@ -104,6 +107,20 @@ def decide(request_id: str, info: IncomingCallInfo) -> VerificationDecision:
     )
 
 
+def decide_error(request_id: str, error: BaseException) -> VerificationDecision:
+    """Judge a status read that raised ``error`` (after the hook's own retries).
+
+    404 ends the wait (:func:`not_found`); a transient error (5xx, 429, timeout: see
+    :func:`~airflow_provider_sms.exceptions.classify`) keeps it going, the next read may work;
+    anything else ends it with an ERROR (:func:`failed`): credentials, TLS, configuration.
+    """
+    if isinstance(error, NotFoundError):
+        return not_found(request_id)
+    if classify(error) is ErrorClass.TRANSIENT:
+        return VerificationDecision(VerificationStatus.PENDING, f"Incoming call {request_id!r}: no status")
+    return failed(request_id, error)
+
+
 def not_found(request_id: str) -> VerificationDecision:
     """The API answered 404: the reservation is unknown, or expired long enough ago to be gone."""
     return VerificationDecision(
@@ -132,8 +149,7 @@ def parse_deadline(value: str | None) -> datetime | None:
     """An ISO-8601 deadline (naive means UTC), or ``None`` for no deadline."""
     if value is None or value == "":
         return None
-    deadline = datetime.fromisoformat(value)
-    return deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
+    return parse_iso(value)
 
 
 def seconds_left(deadline: datetime | None, now: datetime | None = None) -> float | None:
@@ -147,6 +163,7 @@ __all__ = [
     "VerificationDecision",
     "VerificationStatus",
     "decide",
+    "decide_error",
     "failed",
     "not_found",
     "parse_deadline",

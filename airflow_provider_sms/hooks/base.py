@@ -1,14 +1,16 @@
-"""What the sync and async hooks share: the connection contract, settings, pacing, log lines."""
+"""What the sync and async hooks share: the connection contract, the endpoint methods, settings,
+pacing, log lines."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.constants import ERROR_NOT_FOUND, ERRORS
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number
@@ -24,6 +26,7 @@ from airflow_provider_sms.exceptions import (
     SmsApiError,
     TlsVerificationError,
 )
+from airflow_provider_sms.hooks.methods import EndpointMethod
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
 
 try:
@@ -33,9 +36,17 @@ try:
 except Exception:  # not installed as a distribution (e.g. run from a source tree)
     _VERSION = "0+unknown"
 
+T = TypeVar("T")
+
 
 class SmsApiHookBase(BaseHook):
-    """Connection contract of the ``sms_api`` connection type.
+    """Connection contract of the ``sms_api`` connection type, and the API's endpoints as methods.
+
+    Each endpoint method takes its builder's arguments (:mod:`airflow_provider_sms.api.endpoints`),
+    normalises the number to E.164 first (an impossible number raises ``InvalidNumberError``
+    before any paid request), sends the request with the hook's ``run`` and returns a small
+    frozen result: directly from :class:`~airflow_provider_sms.hooks.sms_api.SmsApiHook`,
+    awaited from :class:`~airflow_provider_sms.hooks.sms_api_async.SmsApiAsyncHook`.
 
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
@@ -45,6 +56,17 @@ class SmsApiHookBase(BaseHook):
     conn_type = "sms_api"
     hook_name = "SMS & Voice API"
     user_agent = f"airflow-provider-sms/{_VERSION}"
+
+    # The endpoints, declared once for both hooks.
+    send_sms = EndpointMethod(endpoints.send_sms)
+    hlr_lookup = EndpointMethod(endpoints.hlr_lookup)
+    fraud_check = EndpointMethod(endpoints.fraud_check)
+    flash_call = EndpointMethod(endpoints.flash_call)
+    reserve_incoming_call = EndpointMethod(endpoints.reserve_incoming_call)
+    get_incoming_call = EndpointMethod(endpoints.get_incoming_call)
+    pin_to_speech_call = EndpointMethod(endpoints.pin_to_speech_call)
+    text_to_speech_call = EndpointMethod(endpoints.text_to_speech_call)
+    notify_verified = EndpointMethod(endpoints.notify_verified)
 
     def __init__(self, sms_api_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -99,12 +121,12 @@ class SmsApiHookBase(BaseHook):
         """The process-wide pace of this account, shared with every other hook on it."""
         return limiter_for(self.settings.limiter_key, self.settings.rate_limit)
 
-    def log_answer(self, request: ApiRequest, status: int, masked: str | None) -> None:
+    def log_answer(self, request: ApiRequest[Any], status: int, masked: str | None) -> None:
         about = f" for {masked}" if masked else ""
         self.log.debug("%s%s: HTTP %d", request.endpoint.value, about, status)
 
     def delivery_unknown(
-        self, request: ApiRequest, masked: str | None, cause: str, http_status: int | None = None
+        self, request: ApiRequest[Any], masked: str | None, cause: str, http_status: int | None = None
     ) -> DeliveryUnknownError:
         what = {"send_sms": "message", "reserve_incoming_call": "reservation"}.get(
             request.endpoint.value, "call"
@@ -116,7 +138,7 @@ class SmsApiHookBase(BaseHook):
             http_status=http_status,
         )
 
-    def masked_number(self, request: ApiRequest) -> str | None:
+    def masked_number(self, request: ApiRequest[Any]) -> str | None:
         """The request's number as logs may show it (masked unless ``log_full_numbers``)."""
         if not request.number:
             return None
@@ -124,12 +146,12 @@ class SmsApiHookBase(BaseHook):
 
     def parse_answer(
         self,
-        request: ApiRequest,
+        request: ApiRequest[T],
         status: int,
         body: bytes,
         masked: str | None,
         started_at: float | None = None,
-    ) -> Any:
+    ) -> T:
         """What both transports do with an answer: log, slow down on 429, parse.
 
         A 5xx or garbled body to a request that is not safe to resend (a message, a call, a
@@ -162,7 +184,7 @@ class SmsApiHookBase(BaseHook):
             "'verify' extra (true, or the path of the CA bundle that signed the server)"
         )
 
-    def lost_answer(self, request: ApiRequest, masked: str | None, cause: str) -> SmsApiError:
+    def lost_answer(self, request: ApiRequest[Any], masked: str | None, cause: str) -> SmsApiError:
         """The request was sent but no usable answer came back (read timeout, reset...)."""
         if not request.resend_safe:
             return self.delivery_unknown(request, masked, cause)

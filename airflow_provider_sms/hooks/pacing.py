@@ -89,16 +89,6 @@ class AdaptiveRateLimiter:
             self._recover(self._clock())
             return self._rate
 
-    def reserve(self) -> float:
-        """Book the next start slot; return how many seconds to wait before starting.
-
-        The slot stays booked even if the pace drops meanwhile; :meth:`acquire` and
-        :meth:`acquire_async` re-book instead, and should be preferred.
-        """
-        start, generation, now = self._book()
-        self._confirm(start, generation, force=True)
-        return start - now
-
     def acquire(self) -> float:
         """Block the calling thread until it may start a request; return the start time."""
         while True:
@@ -166,9 +156,9 @@ class AdaptiveRateLimiter:
             self._next_start = start + 1.0 / self._rate
             return start, self._generation, now
 
-    def _confirm(self, start: float, generation: int, *, force: bool = False) -> bool:
+    def _confirm(self, start: float, generation: int) -> bool:
         with self._lock:
-            if not force and generation != self._generation:
+            if generation != self._generation:
                 return False
             self._starts.append(start)
             self._forget_before(start - WINDOW)

@@ -8,6 +8,8 @@
   :class:`DeliveryUnknownError` for those cases, and it is not retryable.
 - A certificate the connection does not trust (:class:`TlsVerificationError`) is not retried:
   the answer would be the same.
+
+Which errors are transient is decided once, by :func:`airflow_provider_sms.exceptions.classify`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ import tenacity
 
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.exceptions import (
-    DeliveryUnknownError,
+    ConnectionNotMadeError,
+    ErrorClass,
     RateLimitError,
-    ServerError,
-    SmsApiConnectionError,
-    TlsVerificationError,
+    classify,
 )
 
 INITIAL_BACKOFF = 0.5
@@ -31,20 +32,19 @@ MAX_BACKOFF = 10.0
 JITTER = 0.5
 
 
-class ConnectionNotMadeError(SmsApiConnectionError):
-    """The request never reached the server (refused, connect timeout): always safe to resend."""
+def is_retryable(request: ApiRequest[Any], exc: BaseException) -> bool:
+    """Whether ``exc``, raised while sending ``request``, allows sending it again.
 
-
-def is_retryable(request: ApiRequest, exc: BaseException) -> bool:
-    """Whether ``exc``, raised while sending ``request``, allows sending it again."""
-    if isinstance(exc, (DeliveryUnknownError, TlsVerificationError)):
+    Only a transient error (:func:`~airflow_provider_sms.exceptions.classify`) is retried, and
+    only when resending is harmless: the request is safe to resend, or the error proves that
+    nothing was processed (429, a connection never made).
+    """
+    if classify(exc) is not ErrorClass.TRANSIENT:
         return False
-    if isinstance(exc, (RateLimitError, ConnectionNotMadeError)):
-        return True
-    return request.resend_safe and isinstance(exc, (ServerError, SmsApiConnectionError))
+    return request.resend_safe or isinstance(exc, (RateLimitError, ConnectionNotMadeError))
 
 
-def retry_arguments(request: ApiRequest, max_retries: int, log: logging.Logger | Any) -> dict[str, Any]:
+def retry_arguments(request: ApiRequest[Any], max_retries: int, log: logging.Logger | Any) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -68,3 +68,6 @@ def retry_arguments(request: ApiRequest, max_retries: int, log: logging.Logger |
         "before_sleep": before_sleep,
         "reraise": True,
     }
+
+
+__all__ = ["ConnectionNotMadeError", "is_retryable", "retry_arguments"]

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from airflow_provider_sms.api import endpoints
-from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_sms.exceptions import (
+    ConnectionNotMadeError,
     DeliveryUnknownError,
     SmsApiError,
 )
 from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
+from airflow_provider_sms.hooks.retrying import retry_arguments
+
+T = TypeVar("T")
 
 POOL_SIZE = 32  # enough for the operators' worker threads; more threads simply wait for a socket
 
@@ -33,9 +34,13 @@ POOL_SIZE = 32  # enough for the operators' worker threads; more threads simply 
 class SmsApiHook(SmsApiHookBase):
     """Interact with the SMS & Voice API: SMS, HLR look-up, fraud check and voice calls.
 
-    Every method normalises the number to E.164 first (an impossible number raises
+    Every endpoint method (``send_sms``, ``hlr_lookup``, ``fraud_check``, ``flash_call``,
+    ``reserve_incoming_call``, ``get_incoming_call``, ``pin_to_speech_call``,
+    ``text_to_speech_call``, ``notify_verified``: see :class:`SmsApiHookBase`) normalises the
+    number to E.164 first (an impossible number raises
     :class:`~airflow_provider_sms.exceptions.InvalidNumberError` before any paid request) and
-    returns a small frozen result. Safe to share between threads.
+    returns a small frozen result; :meth:`run` sends any request of
+    :mod:`airflow_provider_sms.api.endpoints`. Safe to share between threads.
 
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
@@ -73,72 +78,6 @@ class SmsApiHook(SmsApiHookBase):
         if session is not None:
             session.close()
 
-    # --- endpoints -------------------------------------------------------------------------
-
-    def send_sms(
-        self, number: str, text: str, sender: str | None = None, callback_url: str | None = None
-    ) -> r.SmsResult:
-        """Send ``text`` to ``number``; never resent after a lost answer (:class:`DeliveryUnknownError`)."""
-        return self.run(endpoints.send_sms(number, text, sender, callback_url))
-
-    def hlr_lookup(self, number: str) -> r.HlrResult:
-        """Network (MCC/MNC), country and reachability of a mobile number."""
-        return self.run(endpoints.hlr_lookup(number))
-
-    def fraud_check(self, number: str) -> r.FraudCheckResult:
-        """Whether a number is on fraud/suspicious lists and has a mobile prefix."""
-        return self.run(endpoints.fraud_check(number))
-
-    def flash_call(
-        self,
-        number: str,
-        sender: str | None = None,
-        code: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.FlashCallResult:
-        """Place a flash call whose caller id ends with ``code`` (4-6 digits)."""
-        return self.run(endpoints.flash_call(number, sender, code, callback_url))
-
-    def reserve_incoming_call(
-        self,
-        number: str,
-        callback_url: str | None = None,
-        ivr_confirmation: bool | None = None,
-        ivr_message: str | None = None,
-    ) -> r.IncomingCallReservation:
-        """Reserve a DID number that the user of ``number`` must call to be verified."""
-        return self.run(endpoints.reserve_incoming_call(number, callback_url, ivr_confirmation, ivr_message))
-
-    def get_incoming_call(self, request_id: str) -> r.IncomingCallInfo:
-        """Status of an incoming-call reservation: PENDING, DELIVERED or EXPIRED (404 once gone)."""
-        return self.run(endpoints.get_incoming_call(request_id))
-
-    def pin_to_speech_call(
-        self,
-        number: str,
-        code: str,
-        sender: str | None = None,
-        language: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.CallResult:
-        """Call ``number`` and speak the pin ``code``."""
-        return self.run(endpoints.pin_to_speech_call(number, code, sender, language, callback_url))
-
-    def text_to_speech_call(
-        self,
-        number: str,
-        text: str,
-        sender: str | None = None,
-        language: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.CallResult:
-        """Call ``number`` and speak ``text`` (``en`` or ``ru``)."""
-        return self.run(endpoints.text_to_speech_call(number, text, sender, language, callback_url))
-
-    def notify_verified(self, request_id: str) -> r.NotifyResult:
-        """Tell the API the user of ``request_id`` is verified (ends a flash call)."""
-        return self.run(endpoints.notify_verified(request_id))
-
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with a request that costs nothing (status of an unknown request)."""
         try:
@@ -149,8 +88,12 @@ class SmsApiHook(SmsApiHookBase):
 
     # --- transport -------------------------------------------------------------------------
 
-    def run(self, request: ApiRequest) -> Any:
-        """Send an :class:`ApiRequest`, paced and retried, and return its parsed result."""
+    def run(self, request: ApiRequest[T]) -> T:
+        """Send an :class:`ApiRequest`, paced and retried, and return its parsed result.
+
+        :param request: built by :mod:`airflow_provider_sms.api.endpoints`, e.g.
+            ``hook.run(endpoints.send_sms(number, text))`` returns an ``SmsResult``.
+        """
         settings = self.settings
         request = with_defaults(
             request, sender=settings.default_sender, callback_url=settings.default_callback_url
@@ -158,7 +101,7 @@ class SmsApiHook(SmsApiHookBase):
         retrying = tenacity.Retrying(**retry_arguments(request, settings.max_retries, self.log))
         return retrying(self._send_once, request)
 
-    def _send_once(self, request: ApiRequest) -> Any:
+    def _send_once(self, request: ApiRequest[T]) -> T:
         settings = self.settings
         masked = self.masked_number(request)
         session = self.get_conn()
@@ -183,7 +126,7 @@ class SmsApiHook(SmsApiHookBase):
         return self.parse_answer(request, response.status_code, response.content, masked, started_at)
 
     def _transport_error(
-        self, request: ApiRequest, exc: requests.exceptions.RequestException, masked: str | None
+        self, request: ApiRequest[Any], exc: requests.exceptions.RequestException, masked: str | None
     ) -> SmsApiError:
         what = type(exc).__name__
         causes = list(exception_chain(exc))

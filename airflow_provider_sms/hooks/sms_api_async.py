@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import ssl
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
 from airflow.sdk.exceptions import AirflowNotFoundException
 from asgiref.sync import sync_to_async
 
-from airflow_provider_sms.api import endpoints
-from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
-from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.exceptions import ConnectionNotMadeError, SmsApiError
 from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments
+from airflow_provider_sms.hooks.retrying import retry_arguments
+
+T = TypeVar("T")
 
 POOL_SIZE = 32
 
@@ -92,74 +92,6 @@ class SmsApiAsyncHook(SmsApiHookBase):
     ) -> None:
         await self.close()
 
-    # --- endpoints -------------------------------------------------------------------------
-
-    async def send_sms(
-        self, number: str, text: str, sender: str | None = None, callback_url: str | None = None
-    ) -> r.SmsResult:
-        """Send ``text`` to ``number``; never resent after a lost answer (``DeliveryUnknownError``)."""
-        return await self.run(endpoints.send_sms(number, text, sender, callback_url))
-
-    async def hlr_lookup(self, number: str) -> r.HlrResult:
-        """Network (MCC/MNC), country and reachability of a mobile number."""
-        return await self.run(endpoints.hlr_lookup(number))
-
-    async def fraud_check(self, number: str) -> r.FraudCheckResult:
-        """Whether a number is on fraud/suspicious lists and has a mobile prefix."""
-        return await self.run(endpoints.fraud_check(number))
-
-    async def flash_call(
-        self,
-        number: str,
-        sender: str | None = None,
-        code: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.FlashCallResult:
-        """Place a flash call whose caller id ends with ``code`` (4-6 digits)."""
-        return await self.run(endpoints.flash_call(number, sender, code, callback_url))
-
-    async def reserve_incoming_call(
-        self,
-        number: str,
-        callback_url: str | None = None,
-        ivr_confirmation: bool | None = None,
-        ivr_message: str | None = None,
-    ) -> r.IncomingCallReservation:
-        """Reserve a DID number that the user of ``number`` must call to be verified."""
-        return await self.run(
-            endpoints.reserve_incoming_call(number, callback_url, ivr_confirmation, ivr_message)
-        )
-
-    async def get_incoming_call(self, request_id: str) -> r.IncomingCallInfo:
-        """Status of an incoming-call reservation: PENDING, DELIVERED or EXPIRED (404 once gone)."""
-        return await self.run(endpoints.get_incoming_call(request_id))
-
-    async def pin_to_speech_call(
-        self,
-        number: str,
-        code: str,
-        sender: str | None = None,
-        language: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.CallResult:
-        """Call ``number`` and speak the pin ``code``."""
-        return await self.run(endpoints.pin_to_speech_call(number, code, sender, language, callback_url))
-
-    async def text_to_speech_call(
-        self,
-        number: str,
-        text: str,
-        sender: str | None = None,
-        language: str | None = None,
-        callback_url: str | None = None,
-    ) -> r.CallResult:
-        """Call ``number`` and speak ``text`` (``en`` or ``ru``)."""
-        return await self.run(endpoints.text_to_speech_call(number, text, sender, language, callback_url))
-
-    async def notify_verified(self, request_id: str) -> r.NotifyResult:
-        """Tell the API the user of ``request_id`` is verified (ends a flash call)."""
-        return await self.run(endpoints.notify_verified(request_id))
-
     async def test_connection(self) -> tuple[bool, str]:
         """Check the credentials with a request that costs nothing (status of an unknown request)."""
         try:
@@ -170,8 +102,12 @@ class SmsApiAsyncHook(SmsApiHookBase):
 
     # --- transport -------------------------------------------------------------------------
 
-    async def run(self, request: ApiRequest) -> Any:
-        """Send an :class:`ApiRequest`, paced and retried, and return its parsed result."""
+    async def run(self, request: ApiRequest[T]) -> T:
+        """Send an :class:`ApiRequest`, paced and retried, and return its parsed result.
+
+        :param request: built by :mod:`airflow_provider_sms.api.endpoints`, e.g.
+            ``await hook.run(endpoints.send_sms(number, text))`` returns an ``SmsResult``.
+        """
         settings = await self.get_settings()
         request = with_defaults(
             request, sender=settings.default_sender, callback_url=settings.default_callback_url
@@ -179,7 +115,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
         retrying = tenacity.AsyncRetrying(**retry_arguments(request, settings.max_retries, self.log))
         return await retrying(self._send_once, request)
 
-    async def _send_once(self, request: ApiRequest) -> Any:
+    async def _send_once(self, request: ApiRequest[T]) -> T:
         settings = await self.get_settings()
         client = await self.get_async_conn()
         masked = self.masked_number(request)
@@ -202,7 +138,7 @@ class SmsApiAsyncHook(SmsApiHookBase):
             raise self.ca_bundle_error(exc) from None
 
     def _transport_error(
-        self, request: ApiRequest, exc: httpx.TransportError, masked: str | None
+        self, request: ApiRequest[Any], exc: httpx.TransportError, masked: str | None
     ) -> SmsApiError:
         what = type(exc).__name__
         if _caused_by_tls(exc):

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
+from airflow_provider_sms.exceptions import HygieneInputError
 from airflow_provider_sms.hygiene.engine import HygieneEngine
 from airflow_provider_sms.hygiene.options import HygieneOptions, parse_max_age
 from airflow_provider_sms.hygiene.progress import HygieneSummary
-from airflow_provider_sms.hygiene.reader import HygieneInputError
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, Verdict
 
 __all__ = [

@@ -9,19 +9,11 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from airflow_provider_sms.api.constants import HLR_DELIVERED
 from airflow_provider_sms.api.results import HlrResult
-from airflow_provider_sms.exceptions import (
-    AccountError,
-    AuthenticationError,
-    SmsApiConfigError,
-)
+from airflow_provider_sms.exceptions import ErrorClass, classify
 from airflow_provider_sms.hygiene.verdicts import NumberCheck, decide
 
 if TYPE_CHECKING:
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
-
-# The connection itself is wrong: every other number would fail the same way.
-FATAL_ERRORS = (AuthenticationError, AccountError, SmsApiConfigError)
-
 
 T = TypeVar("T")
 
@@ -51,9 +43,10 @@ def check_number(
     """Look ``e164`` up and fraud-check it; any failure but a fatal one becomes part of the verdict.
 
     The hook paces (shared limiter) and retries; an error that survives its retries makes
-    the verdict ERROR. Errors of the connection itself (:data:`FATAL_ERRORS`) are raised:
-    the run must stop. The fraud check is not made after a failed look-up (the number is
-    ERROR either way and is checked again next time) or, when asked, after an undelivered one.
+    the verdict ERROR. Fatal errors (:func:`~airflow_provider_sms.exceptions.classify`: the
+    credentials, the account, TLS) are raised: every other number would fail the same way.
+    The fraud check is not made after a failed look-up (the number is ERROR either way and is
+    checked again next time) or, when asked, after an undelivered one.
 
     :param hook: a shared, thread-safe hook.
     :param e164: the normalised number.
@@ -77,7 +70,7 @@ def _ask(method: Callable[[str], T], e164: str, stop: threading.Event) -> T | Ex
         raise CheckStopped(e164)
     try:
         return method(e164)
-    except FATAL_ERRORS:
-        raise
     except Exception as exc:  # errorCode 11 -> INVALID, anything else -> ERROR: never a crash of the run
+        if classify(exc) is ErrorClass.FATAL:
+            raise
         return exc

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, SmsApiError, classify
 from airflow_provider_sms.hooks.sms_api import POOL_SIZE
-from airflow_provider_sms.hygiene.checker import FATAL_ERRORS
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
 from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age
 from airflow_provider_sms.hygiene.paths import (
@@ -27,7 +26,7 @@ from airflow_provider_sms.hygiene.paths import (
 from airflow_provider_sms.hygiene.pipeline import CheckPipeline
 from airflow_provider_sms.hygiene.previous import read_previous_results
 from airflow_provider_sms.hygiene.progress import HygieneSummary, ProgressReporter, RunStats
-from airflow_provider_sms.hygiene.reader import CsvSource, HygieneInputError
+from airflow_provider_sms.hygiene.reader import CsvSource
 from airflow_provider_sms.hygiene.store import CACHE, RESUME, ResultStore
 from airflow_provider_sms.hygiene.writer import ResultWriters
 
@@ -101,7 +100,9 @@ class HygieneEngine:
                 try:
                     with _no_full_gc_pauses():
                         pipeline.run(rows, number_index)
-                except FATAL_ERRORS as exc:
+                except SmsApiError as exc:
+                    if classify(exc) is not ErrorClass.FATAL:
+                        raise
                     raise _connection_refused(exc, stats, checkpoint) from None
                 stats.blank_lines = source.blank_lines
             writers.publish(destinations)

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 DEFAULT_WORKERS = 16
 DEFAULT_MAX_AGE = timedelta(days=7)
@@ -105,5 +106,5 @@ class HygieneOptions:
 
     @property
     def reuse_max_age(self) -> timedelta | None:
-        """``max_age`` as a timedelta (``None``: reuse answers of any age)."""
-        return parse_max_age(self.max_age)
+        """``max_age`` as the timedelta it was parsed into on construction (``None``: any age)."""
+        return cast("timedelta | None", self.max_age)

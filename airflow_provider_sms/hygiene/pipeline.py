@@ -27,16 +27,15 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from airflow_provider_sms.api.numbers import normalize_number
-from airflow_provider_sms.exceptions import InvalidNumberError
+from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
-    FATAL_ERRORS,
     CheckOutcome,
     CheckStopped,
     check_number,
     now_iso,
 )
 from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
-from airflow_provider_sms.hygiene.reader import HygieneInputError, InputRow
+from airflow_provider_sms.hygiene.reader import InputRow
 from airflow_provider_sms.hygiene.store import CACHE, RESUME
 from airflow_provider_sms.hygiene.verdicts import NumberCheck, Verdict, invalid, unchecked
 
@@ -247,7 +246,7 @@ class CheckPipeline:
                 self.checkpoint.add(outcome.check)
             elif isinstance(exc, CheckStopped):
                 self._calls_reserved -= CALLS_PER_NUMBER
-            elif isinstance(exc, FATAL_ERRORS):
+            elif classify(exc) is ErrorClass.FATAL:
                 self.stats.api_calls += 1
                 if raise_fatal:
                     raise exc

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_sms.exceptions import HygieneInputError
 from airflow_provider_sms.hygiene.checkpoint import STATE_COLUMNS, check_from_fields
-from airflow_provider_sms.hygiene.reader import CsvSource, HygieneInputError
+from airflow_provider_sms.hygiene.reader import CsvSource
 from airflow_provider_sms.hygiene.verdicts import NumberCheck
 
 

@@ -32,7 +32,6 @@ class RunStats:
     ragged_rows: int = 0
     blank_lines: int = 0
     first_unchecked_row: int | None = None
-    reused_answers_loaded: dict[str, int] = field(default_factory=dict)
 
     @property
     def calls_saved(self) -> int:

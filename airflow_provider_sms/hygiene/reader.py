@@ -14,17 +14,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from airflow.exceptions import AirflowException
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.exceptions import HygieneInputError
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS
 
 RENAMED_INPUT_SUFFIX = "_input"
-
-
-class HygieneInputError(AirflowException):
-    """The input list cannot be read as it is: the message names the file, the line and the fix."""
 
 
 class InputRow(NamedTuple):

@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 from airflow_provider_sms.api.constants import (
     FRAUD_FRAUDULENT,
-    FRAUD_FRAUDULENT_MISSPELLED,
     FRAUD_PASSED,
     FRAUD_SUSPICIOUS,
     HLR_DELIVERED,
@@ -152,7 +151,7 @@ def decide(
         if isinstance(outcome, InvalidNumberError):
             return check(Verdict.INVALID, f"API: {outcome}")
     if isinstance(fraud, FraudCheckResult):
-        if fraud.status in (FRAUD_FRAUDULENT, FRAUD_FRAUDULENT_MISSPELLED):
+        if fraud.status == FRAUD_FRAUDULENT:  # parsing reads the reference's "FRAUDLENT" as this
             return check(Verdict.FRAUDULENT)
         if fraud.status == FRAUD_SUSPICIOUS:
             return check(Verdict.SUSPICIOUS)

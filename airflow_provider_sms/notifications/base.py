@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from airflow_provider_sms.operators.sms import numbers_from_value
+from airflow_provider_sms.sending.recipients import normalize_recipients, numbers_from_value
 
 if TYPE_CHECKING:
     import jinja2
@@ -26,14 +27,13 @@ class SmsApiNotifier(BaseNotifier):
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
     (masked) numbers that failed. Notifications are not journalled: a callback that runs
-    twice reaches people twice. Subclasses name the hook method and build its arguments.
+    twice reaches people twice. Subclasses build the request for one recipient.
 
     :param numbers: one number, a list, or a comma-separated string. Templated.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
     what: ClassVar[str]  # "SMS", "Voice call": for log lines and errors
-    hook_method: ClassVar[str]  # the SmsApiHook / SmsApiAsyncHook method to call per recipient
 
     def __init__(self, *, numbers: str | Iterable[str], sms_api_conn_id: str) -> None:
         super().__init__()
@@ -44,32 +44,34 @@ class SmsApiNotifier(BaseNotifier):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
-    def arguments(self, number: str) -> dict[str, Any]:
-        """Keyword arguments of :attr:`hook_method` for one recipient."""
+    def request(self, number: str) -> ApiRequest[Any]:
+        """The request for one recipient, the same for both paths (an :mod:`~.api.endpoints` builder).
+
+        A request the API layer refuses (an empty text, an unknown language) is that
+        recipient's failure, as a refusal by the API would be.
+        """
         raise NotImplementedError
 
-    def payloads(self) -> list[dict[str, Any]]:
-        """The payload, built once for both paths: one keyword set per recipient."""
-        return [self.arguments(number) for number in recipients(self.numbers)]
-
     def notify(self, context: Context) -> None:
-        send = getattr(self.hook, self.hook_method)
         outcomes: list[tuple[str, BaseException | None]] = []
-        for payload in self.payloads():
+        for number in recipients(self.numbers):
             try:
-                send(**payload)
-                outcomes.append((payload["number"], None))
+                self.hook.run(self.request(number))
+                outcomes.append((number, None))
             except SmsApiError as exc:
-                outcomes.append((payload["number"], exc))
+                outcomes.append((number, exc))
         report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
-        payloads = self.payloads()
+        numbers = recipients(self.numbers)
         async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
-            send = getattr(hook, self.hook_method)
-            results = await asyncio.gather(*(send(**p) for p in payloads), return_exceptions=True)
+
+            async def send(number: str) -> object:
+                return await hook.run(self.request(number))
+
+            results = await asyncio.gather(*(send(number) for number in numbers), return_exceptions=True)
             reveal = (await hook.get_settings()).log_full_numbers
-        outcomes = [_outcome(p["number"], r) for p, r in zip(payloads, results, strict=True)]
+        outcomes = [_outcome(number, r) for number, r in zip(numbers, results, strict=True)]
         report(self, self.what, outcomes, reveal)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
@@ -80,12 +82,11 @@ class SmsApiNotifier(BaseNotifier):
 
 def recipients(numbers: object) -> list[str]:
     """E.164 numbers without duplicates (an impossible number fails before anything is sent)."""
-    out: dict[str, None] = {}
-    for raw in numbers_from_value(numbers):
-        out.setdefault(normalize_number(raw), None)
-    if not out:
+    found = normalize_recipients(numbers_from_value(numbers))
+    found.raise_if_invalid()
+    if not found.numbers:
         raise AirflowException("The notifier has no recipients")
-    return list(out)
+    return found.numbers
 
 
 def report(

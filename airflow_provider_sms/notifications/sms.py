@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
+from airflow_provider_sms.api import endpoints
+from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.api.results import SmsResult
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.notifications.base import SmsApiNotifier
 
@@ -25,7 +27,6 @@ class SmsNotifier(SmsApiNotifier):
 
     template_fields: Sequence[str] = ("numbers", "text", "sender", "sms_api_conn_id")
     what = "SMS"
-    hook_method = "send_sms"
 
     def __init__(
         self,
@@ -39,8 +40,8 @@ class SmsNotifier(SmsApiNotifier):
         self.text = text
         self.sender = sender
 
-    def arguments(self, number: str) -> dict[str, Any]:
-        return {"number": number, "text": self.text, "sender": self.sender or None}
+    def request(self, number: str) -> ApiRequest[SmsResult]:
+        return endpoints.send_sms(number, self.text, sender=self.sender or None)
 
 
 send_sms_notification = SmsNotifier

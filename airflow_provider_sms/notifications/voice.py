@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
+from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.constants import DEFAULT_LANGUAGE
+from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.api.results import CallResult
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.notifications.base import SmsApiNotifier
 
@@ -25,7 +27,6 @@ class VoiceCallNotifier(SmsApiNotifier):
 
     template_fields: Sequence[str] = ("numbers", "text", "language", "sender", "sms_api_conn_id")
     what = "Voice call"
-    hook_method = "text_to_speech_call"
 
     def __init__(
         self,
@@ -41,13 +42,10 @@ class VoiceCallNotifier(SmsApiNotifier):
         self.language = language
         self.sender = sender
 
-    def arguments(self, number: str) -> dict[str, Any]:
-        return {
-            "number": number,
-            "text": self.text,
-            "language": self.language or None,
-            "sender": self.sender or None,
-        }
+    def request(self, number: str) -> ApiRequest[CallResult]:
+        return endpoints.text_to_speech_call(
+            number, self.text, sender=self.sender or None, language=self.language or None
+        )
 
 
 send_voice_notification = VoiceCallNotifier

@@ -1,7 +1,7 @@
 """Voice-call operators: flash call, pin-to-speech, text-to-speech, incoming-call verification.
 
 Every operator that places a call (or reserves a number) goes through the send journal
-(:mod:`airflow_provider_sms.journal`): a retry or re-run of the same task instance does not
+(:mod:`airflow_provider_sms.sending.journal`): a retry or re-run of the same task instance does not
 call the person again, and a call whose outcome is unknown is never placed again
 automatically.
 """
@@ -19,10 +19,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
-from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.api.results import CallResult, FlashCallResult, IncomingCallReservation
+from airflow_provider_sms.api.timestamps import parse_iso
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.journal import JournalEntry, Outcome, SendJournal, send_once
+from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.sending.journal import Contact, JournalEntry, Outcome, SendJournal, Sent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,7 +59,7 @@ class _JournalledCallOperator(BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[Sent]:
         """The request (validated by the api layer): languages, codes, texts are checked here."""
         raise NotImplementedError
 
@@ -76,16 +78,11 @@ class _JournalledCallOperator(BaseOperator):
         except SmsApiError as exc:
             raise AirflowFailException(f"Cannot place this {self.kind}: {exc}") from exc
         masked = mask_number(number, reveal=self.hook.settings.log_full_numbers)
-        journal = SendJournal.for_task(context, self.journal_path)
+        journal = SendJournal.for_task(context, self.journal_path, log=self.log)
         self.log.info("%s to %s (send journal: %s)", self.kind, masked, journal.folder)
-        result = send_once(
-            journal,
-            number=number,
-            kind=self.kind,
-            content=self.content(),
-            send=lambda: self.hook.run(request),
-            log=self.log,
-            masked=masked,
+        result = journal.send_once(
+            Contact(number, self.kind, self.content(), masked),
+            lambda: self.hook.run(request),
             still_valid=self.still_valid,
             resend_unknown=self.resend_unknown,
         )
@@ -130,14 +127,31 @@ class FlashCallOperator(_JournalledCallOperator):
         self.sender = sender
         self.code = code
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[FlashCallResult]:
         return endpoints.flash_call(number, self.sender, _code(self.code), callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"code": _code(self.code)}
 
 
-class PinToSpeechCallOperator(_JournalledCallOperator):
+class _SpokenCallOperator(_JournalledCallOperator):
+    """A call that speaks to the person: in a voice ``language``, from a caller id ``sender``.
+
+    :param language: voice language; checked before any request. Templated.
+    :param sender: caller id to call from (must be validated for the account). Templated.
+    """
+
+    def __init__(self, *, number: str, language: str | None = None, sender: str | None = None, **kwargs: Any):
+        super().__init__(number=number, **kwargs)
+        self.language = language
+        self.sender = sender
+
+
+# What every spoken call renders, after the number and what it says.
+_SPOKEN_CALL_FIELDS = ("language", "sender", "callback_url", "journal_path", "sms_api_conn_id")
+
+
+class PinToSpeechCallOperator(_SpokenCallOperator):
     """Call a number and speak a 4-6 digit pin code.
 
     Returns (XCom) ``{"request_id": ...}``.
@@ -153,44 +167,21 @@ class PinToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "pin_to_speech_call"
-    template_fields: Sequence[str] = (
-        "number",
-        "code",
-        "language",
-        "sender",
-        "callback_url",
-        "journal_path",
-        "sms_api_conn_id",
-    )
+    template_fields: Sequence[str] = ("number", "code", *_SPOKEN_CALL_FIELDS)
 
-    def __init__(
-        self,
-        *,
-        number: str,
-        code: str,
-        language: str | None = None,
-        sender: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, number: str, code: str, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.code = code
-        self.language = language
-        self.sender = sender
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
-        return endpoints.pin_to_speech_call(
-            number,
-            _code(self.code),  # type: ignore[arg-type]  # None is refused by the builder
-            self.sender,
-            self.language or None,
-            callback_url,
-        )
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
+        code: Any = _code(self.code)  # None is refused by the builder, as any other bad code
+        return endpoints.pin_to_speech_call(number, code, self.sender, self.language or None, callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"code": _code(self.code)}
 
 
-class TextToSpeechCallOperator(_JournalledCallOperator):
+class TextToSpeechCallOperator(_SpokenCallOperator):
     """Call a number and speak a text.
 
     Returns (XCom) ``{"request_id": ...}``.
@@ -205,38 +196,15 @@ class TextToSpeechCallOperator(_JournalledCallOperator):
     """
 
     kind = "text_to_speech_call"
-    template_fields: Sequence[str] = (
-        "number",
-        "text",
-        "language",
-        "sender",
-        "callback_url",
-        "journal_path",
-        "sms_api_conn_id",
-    )
+    template_fields: Sequence[str] = ("number", "text", *_SPOKEN_CALL_FIELDS)
 
-    def __init__(
-        self,
-        *,
-        number: str,
-        text: str,
-        language: str | None = None,
-        sender: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, number: str, text: str, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.text = text
-        self.language = language
-        self.sender = sender
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
-        return endpoints.text_to_speech_call(
-            number,
-            self.text,
-            self.sender,
-            self.language or None,
-            callback_url,
-        )
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
+        language = self.language or None
+        return endpoints.text_to_speech_call(number, self.text, self.sender, language, callback_url)
 
     def content(self) -> dict[str, Any]:
         return {"text": self.text}
@@ -281,7 +249,7 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
         self.ivr_confirmation = ivr_confirmation
         self.ivr_message = ivr_message
 
-    def build_request(self, number: str, callback_url: str | None) -> ApiRequest:
+    def build_request(self, number: str, callback_url: str | None) -> ApiRequest[IncomingCallReservation]:
         return endpoints.reserve_incoming_call(
             number,
             callback_url,
@@ -297,11 +265,9 @@ class IncomingCallVerificationOperator(_JournalledCallOperator):
         if not expires_at:
             return False
         try:
-            deadline = datetime.fromisoformat(str(expires_at))
+            deadline = parse_iso(str(expires_at))
         except ValueError:
             return False
-        if deadline.tzinfo is None:
-            deadline = deadline.replace(tzinfo=timezone.utc)
         valid = deadline - RESERVATION_MARGIN > datetime.now(timezone.utc)
         if not valid:
             self.log.info("The earlier reservation expired at %s: reserving a new number", expires_at)

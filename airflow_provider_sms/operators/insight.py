@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.api import endpoints
+from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.operators.sms import numbers_from_value
+from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,7 +28,6 @@ if TYPE_CHECKING:
 class _LookupOperator(BaseOperator):
     """One look-up per number: ``number=`` returns one result dict, ``numbers=`` a dict keyed by number."""
 
-    method: ClassVar[str]
     what: ClassVar[str]
     template_fields: Sequence[str] = ("number", "numbers", "sms_api_conn_id")
     ui_color = "#e0eef8"
@@ -51,27 +53,34 @@ class _LookupOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         reveal = self.hook.settings.log_full_numbers
-        lookup = getattr(self.hook, self.method)
         if self.numbers is None:
-            result = lookup(self.number).to_dict()
+            result = self._lookup(str(self.number))
             self._log(self.number, result, reveal)
             return result
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
-        tried: set[str] = set()  # a duplicate is looked up (and paid, and reported) once
-        for raw in numbers_from_value(self.numbers):
-            try:
-                number = normalize_number(raw)
-                if number not in tried:
-                    tried.add(number)
-                    results[number] = lookup(number).to_dict()
-                    self._log(number, results[number], reveal)
-            except SmsApiError as exc:  # messages carry masked numbers
-                errors.append((mask_number(str(raw), reveal=reveal), str(exc)))
+        # A duplicate is looked up (and paid, and reported) once.
+        for recipient in each_recipient(numbers_from_value(self.numbers)):
+            error: SmsApiError | None = recipient.error  # an impossible number is never looked up
+            if recipient.e164 is not None:
+                try:
+                    results[recipient.e164] = self._lookup(recipient.e164)
+                    self._log(recipient.e164, results[recipient.e164], reveal)
+                    continue
+                except SmsApiError as exc:  # messages carry masked numbers
+                    error = exc
+            errors.append((mask_number(recipient.given, reveal=reveal), str(error)))
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")
         return results
+
+    def build_request(self, number: str) -> ApiRequest[HlrResult | FraudCheckResult]:
+        """The look-up of one number (built by :mod:`~airflow_provider_sms.api.endpoints`)."""
+        raise NotImplementedError
+
+    def _lookup(self, number: str) -> dict[str, Any]:
+        return self.hook.run(self.build_request(number)).to_dict()
 
     def _log(self, number: object, result: dict[str, Any], reveal: bool) -> None:
         self.log.info(
@@ -90,8 +99,10 @@ class HlrLookupOperator(_LookupOperator):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
-    method = "hlr_lookup"
     what = "HLR look-up"
+
+    def build_request(self, number: str) -> ApiRequest[HlrResult]:
+        return endpoints.hlr_lookup(number)
 
 
 class FraudCheckOperator(_LookupOperator):
@@ -105,8 +116,10 @@ class FraudCheckOperator(_LookupOperator):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
-    method = "fraud_check"
     what = "Fraud check"
+
+    def build_request(self, number: str) -> ApiRequest[FraudCheckResult]:
+        return endpoints.fraud_check(number)
 
 
 __all__ = ["FraudCheckOperator", "HlrLookupOperator"]

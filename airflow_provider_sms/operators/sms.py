@@ -1,32 +1,35 @@
-"""SendSmsOperator: one text to one number or to many, each person reached at most once."""
+"""SendSmsOperator: one text to one number or to many, each person reached at most once.
+
+The work is done by :mod:`airflow_provider_sms.sending`: reading and normalising the numbers
+(:mod:`~airflow_provider_sms.sending.recipients`), sending through the journal
+(:mod:`~airflow_provider_sms.sending.sms`), the report (:mod:`~airflow_provider_sms.sending.report`).
+"""
 
 from __future__ import annotations
 
-import ast
-import csv
-import io
-import json
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_sms.api import endpoints
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
-from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.journal import Outcome, SendJournal, SendResult, send_once
+from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.sending.journal import SendJournal
+from airflow_provider_sms.sending.recipients import (
+    Recipients,
+    normalize_recipients,
+    numbers_from_file,
+    numbers_from_value,
+)
+from airflow_provider_sms.sending.report import build_report, load_report, log_failures, report_for_xcom
+from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-KIND = "sms"
-LARGE_LIST = 1000  # above this many numbers, the XCom holds the counts and the path of the full report
-MAX_LOGGED_FAILURES = 50
 
 
 class SendSmsOperator(BaseOperator):
@@ -34,7 +37,7 @@ class SendSmsOperator(BaseOperator):
 
     Numbers are normalised to E.164 and deduplicated (nobody gets the text twice from one
     task), then sent concurrently at the connection's pace. A send journal (see
-    :mod:`airflow_provider_sms.journal`) makes retries and re-runs skip every number already
+    :mod:`airflow_provider_sms.sending.journal`) makes retries and re-runs skip every number already
     sent, and never resend one whose outcome is unknown.
 
     Returns (XCom) ``{"sent": {number: request_id}, "failed": {number: reason},
@@ -109,38 +112,32 @@ class SendSmsOperator(BaseOperator):
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        raw = list(numbers_from_value(self.numbers))
-        if self.numbers_file:
-            raw.extend(numbers_from_file(self.numbers_file, self.number_column))
-        targets, invalid = normalize_all(raw)
+        recipients = self._recipients()
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread
         callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it holds a secret
-        if targets:
-            self._check_message(targets[0], callback_url)
-        for number, reason in invalid.items():
+        message = SmsMessage(self.text, self.sender, callback_url)
+        if recipients.numbers:
+            try:  # refuse a bad text / sender / callback before anything is sent or journalled
+                message.request(recipients.numbers[0])
+            except SmsApiError as exc:
+                raise AirflowFailException(f"Cannot send this SMS: {exc}") from exc
+        for number, reason in recipients.invalid.items():
             self.log.warning("Not sending to %s: %s", mask_number(number, reveal=reveal), reason)
         self.log.info(
             "Sending an SMS to %d number(s) (%d duplicate(s) dropped, %d invalid)",
-            len(targets),
-            len(raw) - len(targets) - len(invalid),
-            len(invalid),
+            len(recipients.numbers),
+            recipients.duplicates,
+            len(recipients.invalid),
         )
-        if not targets and not invalid:
+        if not recipients.given:
             self.log.warning("No numbers to send to: nothing to do")
-        journal = SendJournal.for_task(context, self.journal_path)
-        results = self._send_all(journal, targets, callback_url, reveal)
-        report = build_report(results, invalid)
-        xcom = report
-        if report["counts"]["numbers"] > LARGE_LIST:
-            # XCom lives in the metadata database: keep it small, the full report beside the journal.
-            path = journal.write_report(report)
-            self.log.info("Full report (request id per number): %s", path)
-            xcom = {
-                "counts": report["counts"],
-                "already_sent": report["already_sent"],
-                "report_path": str(path),
-            }
-        self._log_results(results, reveal)
+        journal = SendJournal.for_task(context, self.journal_path, log=self.log)
+        results = send_sms_to_all(
+            self.hook, journal, recipients.numbers, message, max_workers=self.max_workers, reveal=reveal
+        )
+        report = build_report(results, recipients.invalid)
+        xcom = report_for_xcom(report, journal, self.log)
+        log_failures(self.log, results, reveal)
         counts = report["counts"]
         bad = counts["failed"] + counts["unknown"]
         total = counts["numbers"]
@@ -163,142 +160,11 @@ class SendSmsOperator(BaseOperator):
             )
         return xcom
 
-    def _check_message(self, number: str, callback_url: str | None) -> None:
-        """Refuse a bad text / sender / callback before anything is sent or journalled."""
-        try:
-            endpoints.send_sms(number, self.text, self.sender, callback_url)
-        except SmsApiError as exc:
-            raise AirflowFailException(f"Cannot send this SMS: {exc}") from exc
-
-    def _send_all(
-        self, journal: SendJournal, targets: list[str], callback_url: str | None, reveal: bool
-    ) -> list[SendResult]:
-        if not targets:
-            return []
-        known = journal.existing_keys()
-        self.log.info("Send journal: %s (%d earlier entries)", journal.folder, len(known))
-        hook, text, sender = self.hook, self.text, self.sender
-
-        def send_to(number: str) -> SendResult:
-            return send_once(
-                journal,
-                number=number,
-                kind=KIND,
-                content={"text": text},
-                send=lambda: hook.send_sms(number, text, sender, callback_url),
-                log=self.log,
-                masked=mask_number(number, reveal=reveal),
-                known_keys=known,
-            )
-
-        workers = min(self.max_workers, len(targets))
-        if workers == 1:
-            return [send_to(number) for number in targets]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-            return list(pool.map(send_to, targets))
-
-    def _log_results(self, results: list[SendResult], reveal: bool) -> None:
-        bad = [r for r in results if not r.ok]
-        for result in bad[:MAX_LOGGED_FAILURES]:
-            # The error messages already carry masked numbers.
-            self.log.warning(
-                "%s %s: %s", mask_number(result.number, reveal=reveal), result.outcome.value, result.error
-            )
-        if len(bad) > MAX_LOGGED_FAILURES:
-            self.log.warning("... and %d more numbers not sent", len(bad) - MAX_LOGGED_FAILURES)
-
-
-def numbers_from_value(value: object) -> Iterable[str]:
-    """The numbers in an operator argument: a number, a list, an XCom sequence, or a string list."""
-    if value is None:
-        return []
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        text = str(value).strip()
-        if text.startswith("["):  # a list rendered as text: JSON, or Python's repr of a list
-            parsed: object = None
-            for parse in (json.loads, ast.literal_eval):
-                try:
-                    parsed = parse(text)
-                    break
-                except (ValueError, SyntaxError):
-                    continue
-            if isinstance(parsed, (list, tuple)):
-                return [str(item) for item in parsed]
-        return [part.strip() for part in text.replace(";", ",").replace("\n", ",").split(",") if part.strip()]
-    if isinstance(value, dict):
-        raise TypeError("numbers must be a number or a list of numbers, not a dict")
-    if isinstance(value, Iterable):
-        out: list[str] = []
-        for item in value:
-            out.extend(numbers_from_value(item))
-        return out
-    raise TypeError(f"numbers must be a number or a list of numbers, got {type(value).__name__}")
-
-
-def numbers_from_file(location: str, column: str = "number") -> list[str]:
-    """Read numbers from a CSV file with a header row (``column``) or a text file (one per line).
-
-    :param location: an ``ObjectStoragePath`` URL (``s3://...``, ``file://...``) or a local path.
-    """
-    path = ObjectStoragePath(location)
-    content = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(content))
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise AirflowFailException(
-                f"{location}: no column {column!r} in the header {reader.fieldnames!r} (set number_column)"
-            )
-        return [row[column].strip() for row in reader if (row.get(column) or "").strip()]
-    return [
-        line.strip() for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ]
-
-
-def normalize_all(raw: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """(E.164 numbers without duplicates, in first-seen order; {given number: why it is invalid})."""
-    seen: dict[str, None] = {}
-    invalid: dict[str, str] = {}
-    for number in raw:
-        try:
-            seen.setdefault(normalize_number(number), None)
-        except SmsApiError as exc:
-            invalid[str(number)] = str(exc)
-    return list(seen), invalid
-
-
-def load_report(xcom: dict[str, Any]) -> dict[str, Any]:
-    """The full report of a :class:`SendSmsOperator` from its XCom, in either form.
-
-    Up to ``LARGE_LIST`` numbers the XCom is the report; above, it names the JSON file
-    (``report_path``) that holds it.
-    """
-    if "report_path" in xcom:
-        return json.loads(ObjectStoragePath(xcom["report_path"]).read_text())
-    return xcom
-
-
-def build_report(results: list[SendResult], invalid: dict[str, str]) -> dict[str, Any]:
-    """The operator's full report: JSON-serialisable, one entry per number."""
-    sent = {r.number: r.request_id for r in results if r.ok}
-    failed = dict(invalid)
-    for r in results:
-        if r.outcome is Outcome.FAILED:
-            failed[r.number] = r.error or "failed"
-    unknown = [r.number for r in results if r.outcome is Outcome.UNKNOWN]
-    already = sum(r.outcome is Outcome.ALREADY_SENT for r in results)
-    return {
-        "sent": sent,
-        "failed": failed,
-        "unknown": unknown,
-        "already_sent": already,
-        "counts": {
-            "numbers": len(results) + len(invalid),
-            "sent": len(sent),
-            "already_sent": already,
-            "failed": len(failed),
-            "unknown": len(unknown),
-        },
-    }
+    def _recipients(self) -> Recipients:
+        raw = numbers_from_value(self.numbers)
+        if self.numbers_file:
+            raw.extend(numbers_from_file(self.numbers_file, self.number_column))
+        return normalize_recipients(raw)
 
 
 __all__ = ["SendSmsOperator", "load_report"]

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from airflow_provider_sms.exceptions import EventNotStoredError
+
 if TYPE_CHECKING:
     from airflow.sdk import Asset
     from sqlalchemy.orm import Session
@@ -52,10 +54,6 @@ dedupe_table = sa.Table(
     sa.Column("asset_event_id", sa.Integer, nullable=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-class EventNotStoredError(RuntimeError):
-    """The event could not be stored; the sender must retry (the endpoint answers 503)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,17 +41,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_sms import config
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.responses import parse_delivery_receipt, parse_inbound_sms
 from airflow_provider_sms.api.results import DeliveryReceipt, InboundSms
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.plugins.store import EventNotStoredError, MetadataEventStore, SaveOutcome
+from airflow_provider_sms.exceptions import EventNotStoredError
+from airflow_provider_sms.plugins.store import MetadataEventStore, SaveOutcome
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/sms-api"
 MAX_BODY_BYTES = 64 * 1024
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_LENGTH = config.MIN_WEBHOOK_SECRET_LENGTH
 SECRET_CACHE_SECONDS = 10.0
 
 _NOT_FOUND = {"detail": "Not Found"}
@@ -99,12 +101,6 @@ RECEIPTS = _Kind(
 INBOUND = _Kind("inbound-sms", INBOUND_SMS, parse_inbound_sms, _inbound_key, _describe_inbound)
 
 
-def _configured_secret() -> str:
-    from airflow.configuration import conf
-
-    return (conf.get("sms_api", "webhook_secret", fallback="") or "").strip()
-
-
 class SecretSource:
     """The configured secret, re-read at most every ``ttl`` seconds (rotation without restart).
 
@@ -112,7 +108,7 @@ class SecretSource:
     :param ttl: seconds a value is reused.
     """
 
-    def __init__(self, read: Callable[[], str] = _configured_secret, ttl: float = SECRET_CACHE_SECONDS):
+    def __init__(self, read: Callable[[], str] = config.webhook_secret, ttl: float = SECRET_CACHE_SECONDS):
         self._read = read
         self._ttl = ttl
         self._lock = threading.Lock()

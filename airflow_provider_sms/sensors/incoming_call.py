@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -15,10 +15,11 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from airflow_provider_sms import config
 from airflow_provider_sms.api import verification as v
-from airflow_provider_sms.exceptions import NotFoundError, TlsVerificationError
+from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-from airflow_provider_sms.triggers.incoming_call import TRANSIENT_ERRORS, IncomingCallTrigger
+from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,7 +53,7 @@ class IncomingCallSensor(BaseSensorOperator):
         request_id: str,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
         poke_interval: float = 5,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = config.default_deferrable(),
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -98,15 +99,13 @@ class IncomingCallSensor(BaseSensorOperator):
         request_id = str(self.request_id)
         try:
             info = self.hook.get_incoming_call(request_id)
-        except NotFoundError:
-            return v.not_found(request_id)
-        except TlsVerificationError:
-            raise  # a connection error that waiting cannot fix: fix the 'verify' extra
-        except TRANSIENT_ERRORS as exc:  # the hook already retried; the next poke tries again
-            self.log.warning("Reading incoming call %s failed (%s); will try again", request_id, exc)
-            return v.VerificationDecision(
-                v.VerificationStatus.PENDING, f"Incoming call {request_id!r}: no status"
-            )
+        except SmsApiError as exc:
+            decision = v.decide_error(request_id, exc)
+            if decision.status is v.VerificationStatus.ERROR:
+                raise  # waiting cannot fix it (credentials, the 'verify' extra...): the task fails
+            if not decision.done:  # the hook already retried; the next poke tries again
+                self.log.warning("Reading incoming call %s failed (%s); will try again", request_id, exc)
+            return decision
         return v.decide(request_id, info)
 
     def _conclude(self, decision: v.VerificationDecision) -> Any:

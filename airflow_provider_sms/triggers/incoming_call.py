@@ -9,17 +9,9 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sms.api import verification as v
-from airflow_provider_sms.exceptions import (
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    SmsApiConnectionError,
-    TlsVerificationError,
-)
+from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
 
-# Errors that waiting can fix: the API or the network is having a bad moment.
-TRANSIENT_ERRORS = (SmsApiConnectionError, ServerError, RateLimitError)
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 
@@ -82,11 +74,10 @@ class IncomingCallTrigger(BaseTrigger):
                 return v.timed_out(self.request_id, deadline)
             try:
                 info = await hook.get_incoming_call(self.request_id)
-            except NotFoundError:
-                return v.not_found(self.request_id)
-            except TlsVerificationError:
-                raise  # a connection error that waiting cannot fix: fix the 'verify' extra
-            except TRANSIENT_ERRORS as exc:
+            except SmsApiError as exc:
+                decision = v.decide_error(self.request_id, exc)
+                if decision.done:
+                    return decision  # gone (404), or an error waiting cannot fix (credentials, TLS)
                 failures += 1
                 delay = min(max(self.poke_interval, MIN_BACKOFF) * 2 ** (failures - 1), MAX_BACKOFF)
                 self.log.warning(

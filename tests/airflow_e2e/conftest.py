@@ -49,7 +49,7 @@ def deployment() -> Iterator[Deployment]:
         airflow.env.update(
             {
                 "AIRFLOW_CONN_SMS_API_DEFAULT": sandbox.airflow_conn_json(),
-                "AIRFLOW_VAR_SMS_API_DATA_DIR": str(data_dir),
+                "AIRFLOW__SMS_API__DATA_PATH": str(data_dir),
             }
         )
         with airflow:

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.exceptions import (
+    ConnectionNotMadeError,
     DeliveryUnknownError,
     InvalidRequestError,
     NotFoundError,
@@ -20,9 +21,8 @@ from airflow_provider_sms.exceptions import (
     SmsApiConfigError,
     SmsApiConnectionError,
 )
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
-from tests.dags.ops_support import requests_for
+from tests.support.runs import requests_for
 
 NUMBER = "+447911123471"
 

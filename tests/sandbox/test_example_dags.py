@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.airflow_env import REPO_ROOT
-from tests.dags.ops_support import (
+from tests.support.runs import (
     billable,
     load_dag,
     requests_for,

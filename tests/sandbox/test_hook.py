@@ -1,13 +1,9 @@
-"""SmsApiHook over real HTTPS (CA verified) against the sandbox: every method, the connection forms.
-
-Helpers here are shared by the other ``test_hook_*`` modules.
-"""
+"""SmsApiHook over real HTTPS (CA verified) against the sandbox: every method, the connection forms."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from urllib.parse import quote
 
 import pendulum
@@ -16,36 +12,11 @@ import pytest
 
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.exceptions import SenderNotAllowedError
-from airflow_provider_sms.hooks import pacing
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
+from tests.support.hooks import MOBILE, connect, ledger
 
-MOBILE = "+447911123456"  # a UK mobile: HLR DELIVERED, fraud PASSED, SMS DELIVERED, calls ANSWERED
-
-
-def connect(
-    monkeypatch: pytest.MonkeyPatch,
-    sandbox: Sandbox,
-    conn_id: str = "sms_api_default",
-    account: str = "demo",
-    **extra: Any,
-) -> dict[str, Any]:
-    """Give the connection as the JSON form of an ``AIRFLOW_CONN_...`` variable; return it."""
-    conn = json.loads(sandbox.airflow_conn_json(account))
-    conn["extra"].update(extra)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return conn
-
-
-def ledger(sandbox: Sandbox, product: str | None = None) -> list[dict[str, Any]]:
-    return [e for e in sandbox.ledger() if product is None or e["product"] == product]
-
-
-@pytest.fixture(autouse=True)
-def fresh_limiters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with unthrottled limiters (they are per account and process)."""
-    monkeypatch.setattr(pacing, "_registry", {})
-
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 def test_the_number_used_is_a_mobile() -> None:
     assert phonenumbers.number_type(phonenumbers.parse(MOBILE)) == phonenumbers.PhoneNumberType.MOBILE

@@ -9,9 +9,11 @@ import socket
 import pytest
 
 from airflow_provider_sms.api.endpoints import ApiRequest, Endpoint
+from airflow_provider_sms.api.responses import parse_hlr, parse_sms
 from airflow_provider_sms.exceptions import (
     AccountError,
     AuthenticationError,
+    ConnectionNotMadeError,
     InvalidNumberError,
     InvalidRequestError,
     NotFoundError,
@@ -22,13 +24,11 @@ from airflow_provider_sms.exceptions import (
     SmsApiError,
     TlsVerificationError,
 )
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
-from tests.conftest import SandboxFactory
-from tests.sandbox.test_hook import MOBILE, connect, fresh_limiters, ledger
+from tests.support.hooks import MOBILE, SandboxFactory, connect, ledger
 
-__all__ = ["fresh_limiters"]  # autouse fixture, imported to apply here too
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 
 def expect(error: type[SmsApiError], code: int | None, status: int | None, call: object) -> SmsApiError:
@@ -86,13 +86,14 @@ def test_too_many_requests_is_error_4_when_retries_run_out(
 def test_malformed_request_is_error_10(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     # The builders refuse this locally; sent by hand, the API must say 10.
     connect(monkeypatch, sandbox)
-    no_text = ApiRequest(Endpoint.SEND_SMS, "POST", "/sms", {"number": MOBILE})
+    no_text = ApiRequest(Endpoint.SEND_SMS, "POST", "/sms", {"number": MOBILE}, parse=parse_sms)
     expect(InvalidRequestError, 10, 400, lambda: SmsApiHook().run(no_text))
 
 
 def test_invalid_number_is_error_11(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     connect(monkeypatch, sandbox)
-    bad = ApiRequest(Endpoint.HLR_LOOKUP, "POST", "/insight/hlr", {"number": "+999123456789"})
+    body = {"number": "+999123456789"}
+    bad = ApiRequest(Endpoint.HLR_LOOKUP, "POST", "/insight/hlr", body, parse=parse_hlr)
     error = expect(InvalidNumberError, 11, 400, lambda: SmsApiHook().run(bad))
     assert "E.164" in str(error)
 

@@ -10,10 +10,9 @@ import pytest
 from airflow_provider_sms.exceptions import DeliveryUnknownError, ServerError, SmsApiConnectionError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
-from tests.conftest import SandboxFactory
-from tests.sandbox.test_hook import MOBILE, connect, fresh_limiters, ledger
+from tests.support.hooks import MOBILE, SandboxFactory, connect, ledger
 
-__all__ = ["fresh_limiters"]
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 SENDS: dict[str, Callable[[SmsApiHook], Any]] = {
     "sms": lambda hook: hook.send_sms(MOBILE, "Your code is 1234"),

@@ -21,9 +21,9 @@ from airflow_provider_sms.exceptions import (
 )
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
-from tests.sandbox.test_hook import MOBILE, connect, fresh_limiters
+from tests.support.hooks import MOBILE, connect
 
-__all__ = ["fresh_limiters"]
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 HOOK_LOGGER = "airflow.task.hooks.airflow_provider_sms"
 

@@ -8,9 +8,9 @@ import pytest
 
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sandbox import Sandbox
-from tests.sandbox.test_hook import connect, fresh_limiters, ledger
+from tests.support.hooks import connect, ledger
 
-__all__ = ["fresh_limiters"]
+pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
 NUMBERS = [f"+4479111{i:05d}" for i in range(60)]
 

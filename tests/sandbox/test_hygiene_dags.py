@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.airflow_env import REPO_ROOT
-from tests.dags.ops_support import OPS_DAGS, run_dag, states, use_sandbox, xcom
+from tests.support.runs import OPS_DAGS, run_dag, states, use_sandbox, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 RATE = 1000

@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_sms.notifications import SmsNotifier, VoiceCallNotifier
-from tests.dags.ops_support import OPS_DAGS, billable, requests_for, run_dag, states, use_sandbox
+from tests.support.runs import OPS_DAGS, billable, requests_for, run_dag, states, use_sandbox
 
 ONCALL = ["+447911123461", "+447911123462"]
 

@@ -8,7 +8,7 @@ import pendulum
 import phonenumbers
 import pytest
 
-from tests.dags.ops_support import (
+from tests.support.runs import (
     OPS_DAGS,
     billable,
     journal_entries,

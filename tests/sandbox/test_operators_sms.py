@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.ops_support import (
+from tests.support.runs import (
     OPS_DAGS,
     billable,
     journal_entries,
@@ -52,8 +52,9 @@ def test_a_large_list_keeps_xcom_small_and_its_full_report_beside_the_journal(
 ) -> None:
     """Above LARGE_LIST numbers the XCom holds counts and a path; load_report reads the file."""
     from airflow_provider_sms.operators import sms
+    from airflow_provider_sms.sending import report
 
-    monkeypatch.setattr(sms, "LARGE_LIST", 1)  # the mixed list's 3 numbers count as large
+    monkeypatch.setattr(report, "LARGE_LIST", 1)  # the mixed list's 3 numbers count as large
     use_sandbox(monkeypatch, sandbox)
     journal = use_journal(monkeypatch, tmp_path)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dags.ops_support import OPS_DAGS, requests_for, run_dag, states, use_journal, use_sandbox, xcom
+from tests.support.runs import OPS_DAGS, requests_for, run_dag, states, use_journal, use_sandbox, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 DAG_FILE = OPS_DAGS / "ops_sensor.py"

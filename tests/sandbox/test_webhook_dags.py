@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS
 from airflow_provider_sms.plugins.store import MetadataEventStore
 from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
-from tests.airflow_e2e.servers import serve_asgi
 from tests.airflow_env import REPO_ROOT
-from tests.dags.ops_support import use_sandbox
+from tests.support.runs import use_sandbox
+from tests.support.servers import serve_asgi
 
 SECRET = "campaign-test-secret-0123456789"
 CAMPAIGN_DAG = REPO_ROOT / "example_dags" / "sms_campaign.py"
@@ -72,7 +72,7 @@ def test_campaign_skips_suppressed_numbers_and_its_receipts_become_asset_events(
         "number,e164,status\n"
         + "".join(f"{n},{n},ok\n" for n in (DELIVERED, SUPPRESSED, UNDELIVERED, REJECTED, DELIVERED))
     )
-    monkeypatch.setenv("AIRFLOW_VAR_SMS_API_DATA_DIR", str(data))
+    monkeypatch.setenv("AIRFLOW__SMS_API__DATA_PATH", str(data))
     monkeypatch.setenv("AIRFLOW__SMS_API__JOURNAL_PATH", str(tmp_path / "journal"))
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", plugin_url)
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", SECRET)

@@ -19,11 +19,11 @@ from airflow.sdk import Asset
 from fastapi import FastAPI
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.callbacks import resolve_callback_url
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.plugins.store import MetadataEventStore, dedupe_table
 from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
-from tests.airflow_e2e.servers import serve_asgi
+from airflow_provider_sms.sending.callbacks import resolve_callback_url
+from tests.support.servers import serve_asgi
 
 SECRET = "receiver-test-secret-0123456789"
 MOBILE = "+447911123456"

@@ -132,7 +132,7 @@ def test_which_requests_may_be_sent_twice(
     endpoint: Endpoint, reaches_a_person: bool, resend_safe: bool
 ) -> None:
     assert endpoint.reaches_a_person is reaches_a_person
-    assert ApiRequest(endpoint, "POST", "/x").resend_safe is resend_safe
+    assert ApiRequest(endpoint, "POST", "/x", parse=dict).resend_safe is resend_safe
 
 
 def test_requests_are_frozen() -> None:

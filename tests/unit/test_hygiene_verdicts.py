@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from airflow_provider_sms.api.responses import parse_fraud_check
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import InvalidNumberError, ServerError, SmsApiConnectionError
 from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age, parse_max_age
@@ -23,7 +24,7 @@ def hlr(status: str = "DELIVERED") -> HlrResult:
 
 
 def fraud(status: str = "PASSED", mobile: bool | None = True) -> FraudCheckResult:
-    return FraudCheckResult(raw={}, status=status, mobile_prefix=mobile)
+    return parse_fraud_check({"status": status, "mobilePrefix": mobile})  # as the hook returns it
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def fraud(status: str = "PASSED", mobile: bool | None = True) -> FraudCheckResul
     [
         (hlr(), fraud(), Verdict.VALID),
         (hlr(), fraud("FRAUDULENT"), Verdict.FRAUDULENT),
-        (hlr(), fraud("FRAUDLENT"), Verdict.FRAUDULENT),  # the reference's spelling, if it got through
+        (hlr(), fraud("FRAUDLENT"), Verdict.FRAUDULENT),  # the reference example's spelling
         (hlr(), fraud("SUSPICIOUS"), Verdict.SUSPICIOUS),
         (hlr(), fraud("NOT_MOBILE_PREFIX", False), Verdict.NOT_MOBILE),
         (hlr(), fraud("PASSED", False), Verdict.NOT_MOBILE),

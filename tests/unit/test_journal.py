@@ -12,9 +12,14 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.results import SmsResult
-from airflow_provider_sms.exceptions import DeliveryUnknownError, InvalidNumberError, RateLimitError
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
-from airflow_provider_sms.journal import (
+from airflow_provider_sms.exceptions import (
+    ConnectionNotMadeError,
+    DeliveryUnknownError,
+    InvalidNumberError,
+    RateLimitError,
+)
+from airflow_provider_sms.sending.journal import (
+    Contact,
     EntryStatus,
     JournalEntry,
     JournalError,
@@ -22,7 +27,6 @@ from airflow_provider_sms.journal import (
     SendJournal,
     TaskScope,
     journal_root,
-    send_once,
 )
 
 LOG = logging.getLogger("test-journal")
@@ -32,7 +36,7 @@ SCOPE = TaskScope("dag", "manual__2024-01-01T00:00:00+00:00", "send", -1, try_nu
 
 @pytest.fixture
 def journal(tmp_path: Path) -> SendJournal:
-    return SendJournal(ObjectStoragePath(str(tmp_path)), SCOPE)
+    return SendJournal(ObjectStoragePath(str(tmp_path)), SCOPE, LOG)
 
 
 class Sender:
@@ -49,9 +53,9 @@ class Sender:
         return SmsResult(raw={}, request_id=f"req-{self.calls}")
 
 
-def send(journal: SendJournal, sender: Sender, **kwargs: Any):
-    kwargs.setdefault("content", {"text": "hi"})
-    return send_once(journal, number=NUMBER, kind="sms", send=sender, log=LOG, masked="+44**56", **kwargs)
+def send(journal: SendJournal, sender: Sender, content: dict[str, Any] | None = None, **kwargs: Any):
+    contact = Contact(NUMBER, "sms", content or {"text": "hi"}, "+44**56")
+    return journal.send_once(contact, sender, **kwargs)
 
 
 def test_key_covers_task_instance_number_and_content(journal: SendJournal) -> None:
@@ -128,7 +132,7 @@ def test_unknown_outcome_is_never_sent_again(journal: SendJournal) -> None:
 
 def test_in_flight_entry_of_a_dead_worker_counts_as_unknown(journal: SendJournal) -> None:
     key = journal.key(NUMBER, "sms", {"text": "hi"})
-    journal.record(key, EntryStatus.IN_FLIGHT, number=NUMBER, kind="sms")
+    journal.record(key, EntryStatus.IN_FLIGHT, Contact(NUMBER, "sms", {"text": "hi"}, "+44**56"))
     retry = Sender()
 
     result = send(journal, retry)
@@ -167,11 +171,12 @@ def test_resend_unknown_for_requests_that_reach_nobody(journal: SendJournal) -> 
 
 
 def test_known_keys_skip_reads_but_never_overwrite_an_entry(journal: SendJournal) -> None:
+    assert journal.use_listing() == 0
     send(journal, Sender())
     again = Sender()
     # A key missing from the listing is not read (one listing instead of a read per number), but
     # its entry is claimed, not overwritten: an entry written since the listing stops the send.
-    assert send(journal, again, known_keys=set()).outcome is Outcome.UNKNOWN
+    assert send(journal, again).outcome is Outcome.UNKNOWN
     assert again.calls == 0
     assert journal.existing_keys() == {journal.key(NUMBER, "sms", {"text": "hi"})}
 
@@ -229,16 +234,16 @@ def test_a_second_live_copy_of_the_task_does_not_send_what_the_first_claimed(
     memory filesystem) are checked just before the write."""
     root = ObjectStoragePath(f"{protocol}{tmp_path}" if protocol else str(tmp_path))
     first, second = SendJournal(root, SCOPE), SendJournal(root, SCOPE)
-    stale_listing: set[str] = set()  # what both copies saw before anything was sent
+    assert first.use_listing() == second.use_listing() == 0  # what both saw before anything was sent
     second_sender = Sender()
     second_results = []
 
     def first_sender() -> SmsResult:
         # While the first copy is sending, the second reaches the same number.
-        second_results.append(send(second, second_sender, known_keys=stale_listing))
+        second_results.append(send(second, second_sender))
         return SmsResult(raw={}, request_id="req-first")
 
-    result = send(first, first_sender, known_keys=stale_listing)
+    result = send(first, first_sender)
 
     assert result.outcome is Outcome.SENT
     assert second_sender.calls == 0

@@ -26,13 +26,13 @@ def test_aliases_and_base_class() -> None:
 
 def test_one_payload_builder_per_notifier() -> None:
     sms = SmsNotifier(numbers="+44 7911 123456, +447911123457,+447911123456", text="down")
-    assert sms.payloads() == [
-        {"number": "+447911123456", "text": "down", "sender": None},
-        {"number": "+447911123457", "text": "down", "sender": None},
+    assert [sms.request(number).body for number in recipients(sms.numbers)] == [
+        {"number": "+447911123456", "text": "down"},
+        {"number": "+447911123457", "text": "down"},
     ]
     voice = VoiceCallNotifier(numbers=["+447911123456"], text="down", language="ru", sender="+15005550006")
-    assert voice.payloads() == [
-        {"number": "+447911123456", "text": "down", "language": "ru", "sender": "+15005550006"}
+    assert [voice.request(number).body for number in recipients(voice.numbers)] == [
+        {"number": "+447911123456", "text": "down", "language": "ru", "from": "+15005550006"}
     ]
     assert voice.sms_api_conn_id == "sms_api_default"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,10 +15,8 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
-from airflow_provider_sms import callbacks
 from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import SmsApiConfigError
-from airflow_provider_sms.journal import Outcome, SendResult
 from airflow_provider_sms.operators.calls import (
     FlashCallOperator,
     IncomingCallVerificationOperator,
@@ -27,57 +24,14 @@ from airflow_provider_sms.operators.calls import (
     TextToSpeechCallOperator,
 )
 from airflow_provider_sms.operators.insight import FraudCheckOperator, HlrLookupOperator
-from airflow_provider_sms.operators.sms import (
-    SendSmsOperator,
-    build_report,
-    normalize_all,
-    numbers_from_file,
-    numbers_from_value,
-)
+from airflow_provider_sms.operators.sms import SendSmsOperator
+from airflow_provider_sms.sending import callbacks
+from airflow_provider_sms.sending.journal import Outcome, SendResult
+from airflow_provider_sms.sending.report import build_report
 from airflow_provider_sms.sensors.incoming_call import IncomingCallSensor
 from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 
 A, B = "+447911123456", "+447911123457"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, []),
-        (A, [A]),
-        (447911123456, ["447911123456"]),
-        (f"{A}, {B}\n+447911123458; ", [A, B, "+447911123458"]),
-        (f'["{A}", "{B}"]', [A, B]),
-        (str([A, B]), [A, B]),  # a list rendered by Jinja without native rendering
-        ([A, [B]], [A, B]),
-        ((n for n in (A,)), [A]),
-    ],
-)
-def test_numbers_from_value(value: Any, expected: list[str]) -> None:
-    assert list(numbers_from_value(value)) == expected
-
-
-def test_numbers_from_value_refuses_a_dict() -> None:
-    with pytest.raises(TypeError):
-        numbers_from_value({"a": A})
-
-
-def test_numbers_from_csv_and_text_files(tmp_path: Path) -> None:
-    csv_file = tmp_path / "people.csv"
-    csv_file.write_text(f"name,mobile\nada,{A}\nbob,\ngrace,{B}\n", encoding="utf-8-sig")
-    text_file = tmp_path / "people.txt"
-    text_file.write_text(f"# on call\n{A}\n\n{B}\n")
-
-    assert numbers_from_file(str(csv_file), "mobile") == [A, B]
-    assert numbers_from_file(f"file://{text_file}") == [A, B]
-    with pytest.raises(AirflowFailException, match="no column 'number'"):
-        numbers_from_file(str(csv_file))
-
-
-def test_normalize_all_dedupes_by_e164_and_reports_invalid() -> None:
-    targets, invalid = normalize_all([A, "+44 7911 123456", "0044 7911 123457", "+4479", "call me"])
-    assert targets == [A, B]
-    assert set(invalid) == {"+4479", "call me"}
 
 
 def test_report_shape() -> None:
@@ -158,7 +112,7 @@ def test_lookup_reports_every_failed_number_even_when_masks_collide() -> None:
     class Refusing:
         settings = SimpleNamespace(log_full_numbers=False)
 
-        def hlr_lookup(self, number: str) -> Any:
+        def run(self, request: Any) -> Any:  # every look-up is refused
             raise InvalidNumberError("refused")
 
     # Both mask to +4479******11; the duplicate is one number.
@@ -170,7 +124,7 @@ def test_lookup_reports_every_failed_number_even_when_masks_collide() -> None:
 
 
 def test_incoming_reservation_reuse_window() -> None:
-    from airflow_provider_sms.journal import EntryStatus, JournalEntry
+    from airflow_provider_sms.sending.journal import EntryStatus, JournalEntry
 
     op = IncomingCallVerificationOperator(task_id="r", number=A)
 

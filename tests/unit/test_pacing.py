@@ -89,11 +89,13 @@ def test_many_threads_still_get_paced_slots(clock: FakeClock) -> None:
     assert max_in_any_window(starts) <= 50
 
 
-def test_reserve_returns_the_wait(clock: FakeClock) -> None:
+def test_acquire_waits_for_the_next_slot(clock: FakeClock) -> None:
     lim = limiter(clock, rate_limit=10)
-    assert lim.reserve() == 0
-    assert lim.reserve() == pytest.approx(1 / 9.7)
-    assert lim.reserve() == pytest.approx(2 / 9.7)
+    first = lim.acquire()
+    assert first == clock() == 1000.0  # the first request starts at once
+    assert lim.acquire() - first == pytest.approx(1 / 9.7)  # the next ones wait for their slot
+    assert lim.acquire() - first == pytest.approx(2 / 9.7)
+    assert clock() - first == pytest.approx(2 / 9.7)  # by sleeping on the injected clock
 
 
 def test_a_429_cuts_to_the_admitted_share_voids_booked_slots_and_pauses(clock: FakeClock) -> None:

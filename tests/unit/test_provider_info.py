@@ -1,23 +1,17 @@
-"""Provider registration: the dict Airflow reads, validated by Airflow's own schema, and the CLI."""
+"""Provider registration: the dict Airflow reads, validated by Airflow's own schema."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
-import subprocess
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import airflow
 import jsonschema
-import pytest
 
 from airflow_provider_sms.get_provider_info import get_provider_info
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
-
-AIRFLOW_CLI = [sys.executable, "-m", "airflow"]
 
 
 def test_provider_info_is_valid_for_the_installed_airflow() -> None:
@@ -55,35 +49,3 @@ def test_connection_type_matches_the_hook() -> None:
         "default_callback_url",
         "log_full_numbers",
     }
-
-
-def airflow_cli(*args: str) -> str:
-    done = subprocess.run(
-        [*AIRFLOW_CLI, *args], env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-@pytest.mark.parametrize(
-    ("command", "expected"),
-    [
-        (
-            ["providers", "list", "--output", "json"],
-            {"package_name": "airflow-provider-sms", "version": "0.1.0"},
-        ),
-        (
-            ["providers", "hooks", "--output", "json"],
-            {
-                "connection_type": "sms_api",
-                "class": "airflow_provider_sms.hooks.sms_api.SmsApiHook",
-                "conn_id_attribute_name": "sms_api_conn_id",
-                "package_name": "airflow-provider-sms",
-                "hook_name": "SMS & Voice API",
-            },
-        ),
-    ],
-)
-def test_airflow_cli_shows_the_provider(command: list[str], expected: dict[str, str]) -> None:
-    rows = json.loads(airflow_cli(*command))
-    assert any(expected.items() <= row.items() for row in rows), rows

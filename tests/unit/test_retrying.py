@@ -11,6 +11,7 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.exceptions import (
     AuthenticationError,
+    ConnectionNotMadeError,
     DeliveryUnknownError,
     InvalidNumberError,
     NotFoundError,
@@ -20,7 +21,7 @@ from airflow_provider_sms.exceptions import (
     SmsApiConnectionError,
     TlsVerificationError,
 )
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, is_retryable, retry_arguments
+from airflow_provider_sms.hooks.retrying import is_retryable, retry_arguments
 
 N = "+447911123456"
 SENDS = [

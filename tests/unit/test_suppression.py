@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_sms.suppression import (
+from airflow_provider_sms.sending.suppression import (
     add_to_suppression_list,
     data_dir,
     is_opt_out,
@@ -140,7 +140,7 @@ def test_split_suppressed_keeps_order_and_drops_duplicates():
 
 
 def test_default_list_lives_in_the_data_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_VAR_SMS_API_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AIRFLOW__SMS_API__DATA_PATH", str(tmp_path / "data"))
     assert str(data_dir()) == str(tmp_path / "data")
     assert str(suppression_list_path("")) == str(tmp_path / "data" / "suppression.csv")
     assert str(suppression_list_path(None)) == str(tmp_path / "data" / "suppression.csv")
@@ -149,6 +149,7 @@ def test_default_list_lives_in_the_data_dir(monkeypatch, tmp_path):
 
 def test_data_dir_defaults_to_airflow_home(monkeypatch, tmp_path):
     monkeypatch.delenv("AIRFLOW_VAR_SMS_API_DATA_DIR", raising=False)
+    monkeypatch.delenv("AIRFLOW__SMS_API__DATA_PATH", raising=False)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setattr("airflow.sdk.Variable.get", lambda key, default=None: default)
     assert str(data_dir()) == str(tmp_path / "sms_api")

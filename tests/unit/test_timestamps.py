@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 import pytest
 
-from airflow_provider_sms.api.timestamps import parse_timestamp
+from airflow_provider_sms.api.timestamps import parse_iso, parse_timestamp
 
 SECONDS = pendulum.datetime(2019, 2, 24, 2, 25, 49, tz="UTC")
 
@@ -40,3 +40,21 @@ def test_null_and_empty_are_none(value: object) -> None:
 def test_anything_else_is_a_value_error(value: object) -> None:
     with pytest.raises(ValueError, match="not a timestamp"):
         parse_timestamp(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-06-01T10:00:00+02:00", "2024-06-01T08:00:00+00:00"),
+        ("2024-06-01T10:00:00", "2024-06-01T10:00:00+00:00"),  # naive means UTC
+        ("2024-06-01T10:00:00.5Z", "2024-06-01T10:00:00.500000+00:00"),
+    ],
+)
+def test_iso_date_times(text: str, expected: str) -> None:
+    assert parse_iso(text).in_timezone("UTC").isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["not a date", "P1D", ""])
+def test_what_is_not_an_iso_date_time(text: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - pendulum's ParserError, or ours
+        parse_iso(text)

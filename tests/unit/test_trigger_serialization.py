@@ -12,11 +12,11 @@ from airflow_provider_sms.api.endpoints import get_incoming_call
 from airflow_provider_sms.api.responses import parse_response
 from airflow_provider_sms.exceptions import (
     AuthenticationError,
+    ConnectionNotMadeError,
     NotFoundError,
     ServerError,
     TlsVerificationError,
 )
-from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError
 from airflow_provider_sms.triggers import incoming_call
 from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 

@@ -3,7 +3,7 @@
 The provider's plugin (in the Airflow API server) receives delivery receipts and inbound
 SMS at ``{webhook_base_url}/sms-api/webhooks/{webhook_secret}/...``. The secret is part of
 the path, so it must never be typed into a DAG: operators accept ``callback_url="airflow"``
-and resolve it here, at execution time, from the ``[sms_api]`` section::
+and resolve it here, at execution time, from the ``[sms_api]`` section (:mod:`airflow_provider_sms.config`)::
 
     [sms_api]
     webhook_base_url = https://airflow.example.com
@@ -18,21 +18,17 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_sms import config
 from airflow_provider_sms.exceptions import SmsApiConfigError
 
-CONFIG_SECTION = "sms_api"
 AIRFLOW_CALLBACK = "airflow"
 """The ``callback_url`` value that means: this deployment's receipt webhook."""
 
 WEBHOOK_PREFIX = "/sms-api/webhooks"
 DELIVERY_RECEIPTS = "delivery-receipts"
 INBOUND_SMS = "inbound-sms"
-# The receiver (airflow_provider_sms.plugins.webhooks.MIN_SECRET_LENGTH) refuses shorter secrets;
-# not imported from there to keep FastAPI out of workers.
-MIN_SECRET_LENGTH = 16
 
 
 def receipt_url() -> str:
@@ -62,23 +58,22 @@ def resolve_callback_url_or_fail(value: str | None) -> str | None:
 
 
 def _webhook_url(kind: str) -> str:
-    base = (conf.get(CONFIG_SECTION, "webhook_base_url", fallback="") or "").strip().rstrip("/")
-    secret = (conf.get(CONFIG_SECTION, "webhook_secret", fallback="") or "").strip()
+    base, secret = config.webhook_base_url(), config.webhook_secret()
     missing = [name for name, value in (("webhook_base_url", base), ("webhook_secret", secret)) if not value]
     if missing:
-        options = " and ".join(f"[{CONFIG_SECTION}] {name}" for name in missing)
-        env = " / ".join(f"AIRFLOW__{CONFIG_SECTION.upper()}__{name.upper()}" for name in missing)
+        options = " and ".join(f"[{config.SECTION}] {name}" for name in missing)
+        env = " / ".join(config.env_var(name) for name in missing)
         raise SmsApiConfigError(
             f'callback_url="airflow" needs {options} in the Airflow configuration ({env})'
         )
-    if len(secret) < MIN_SECRET_LENGTH:
+    if len(secret) < config.MIN_WEBHOOK_SECRET_LENGTH:
         raise SmsApiConfigError(
-            f"[{CONFIG_SECTION}] webhook_secret is shorter than {MIN_SECRET_LENGTH} characters: the "
-            "webhook receiver refuses every request then, so no receipt would arrive"
+            f"[{config.SECTION}] webhook_secret is shorter than {config.MIN_WEBHOOK_SECRET_LENGTH} "
+            "characters: the webhook receiver refuses every request then, so no receipt would arrive"
         )
     if urlsplit(base).scheme not in ("https", "http"):
         raise SmsApiConfigError(
-            f"[{CONFIG_SECTION}] webhook_base_url must be an absolute URL (https://...), got {base!r}"
+            f"[{config.SECTION}] webhook_base_url must be an absolute URL (https://...), got {base!r}"
         )
     _mask(secret)
     return f"{base}{WEBHOOK_PREFIX}/{quote(secret, safe='')}/{kind}"

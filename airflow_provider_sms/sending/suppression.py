@@ -2,10 +2,10 @@
 
 The list is a CSV file on any :class:`~airflow.sdk.ObjectStoragePath` (local path,
 ``file://``, ``s3://``...) with the header ``e164,added_at,reason``: one E.164 number per
-row. By default it is ``<data dir>/suppression.csv``, where the data dir is the Airflow
-Variable ``sms_api_data_dir`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else
-``$AIRFLOW_HOME/sms_api``: the campaign and opt-out DAGs then share one list without
-configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
+row. By default it is ``<data dir>/suppression.csv``, where the data dir is ``[sms_api]
+data_path`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else ``$AIRFLOW_HOME/sms_api``
+(:func:`airflow_provider_sms.config.data_path`): the campaign and opt-out DAGs then share one
+list without configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
 "STOP"-like inbound SMS. Writes replace the whole file (write a temporary file, then
 rename where the storage allows it), so a reader never sees half a file; concurrent
 *writers* must be serialised by the caller (the example opt-out DAG runs one run at a time).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 import uuid
@@ -24,8 +23,8 @@ from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_sms.api.numbers import normalize_number
-from airflow_provider_sms.exceptions import InvalidNumberError
+from airflow_provider_sms import config
+from airflow_provider_sms.sending.recipients import e164_or_none, each_recipient, normalize_recipients
 
 __all__ = [
     "DATA_DIR_VARIABLE",
@@ -40,7 +39,7 @@ __all__ = [
     "suppression_list_path",
 ]
 
-DATA_DIR_VARIABLE = "sms_api_data_dir"
+DATA_DIR_VARIABLE = config.LEGACY_DATA_DIR_VARIABLE  # deprecated: [sms_api] data_path
 
 SUPPRESSION_FIELDS = ("e164", "added_at", "reason")
 
@@ -69,18 +68,12 @@ _NOT_WORD = re.compile(r"[^A-Z0-9]+")
 
 
 def data_dir() -> ObjectStoragePath:
-    """Folder of the suppression list and the example DAGs' files.
+    """Folder of the suppression list and the example DAGs' files: ``[sms_api] data_path``.
 
-    The Airflow Variable ``sms_api_data_dir`` (any ObjectStoragePath URL or local path), else
-    ``$AIRFLOW_HOME/sms_api``.
+    Any ObjectStoragePath URL or local path; unset, ``$AIRFLOW_HOME/sms_api`` (the Airflow
+    Variable ``sms_api_data_dir`` is still read, with a deprecation warning).
     """
-    from airflow.sdk import Variable
-
-    location = Variable.get(DATA_DIR_VARIABLE, default=None)
-    if not location:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-        location = os.path.join(home, "sms_api")
-    return ObjectStoragePath(str(location))
+    return ObjectStoragePath(config.data_path())
 
 
 def suppression_list_path(location: str | None = None) -> ObjectStoragePath:
@@ -116,15 +109,6 @@ def is_opt_out(text: str | None) -> bool:
     return normalize_keyword(text) in OPT_OUT_KEYWORDS
 
 
-def _e164(number: object) -> str | None:
-    # Inbound SMS carry numbers without "+" (447700900001): normalize_number reads those as
-    # international. A value that cannot be a number is skipped, never suppresses anything.
-    try:
-        return normalize_number(number)
-    except InvalidNumberError:
-        return None
-
-
 def read_suppression_list(path: ObjectStoragePath) -> set[str]:
     """The E.164 numbers on the list; an absent file is an empty list.
 
@@ -132,9 +116,8 @@ def read_suppression_list(path: ObjectStoragePath) -> set[str]:
         list with another header reads its first column; a list with no header (one number
         per line, as people paste them) reads every line.
     """
-    numbers = {_e164(row["e164"]) for row in _read_rows(path)}
-    numbers.discard(None)
-    return numbers  # type: ignore[return-value]
+    # A value that cannot be a number is skipped: it never suppresses anything.
+    return set(normalize_recipients(row["e164"] for row in _read_rows(path)).numbers)
 
 
 def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
@@ -147,7 +130,7 @@ def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
     if not lines or not lines[0]:
         return []
     header, body = lines[0], lines[1:]
-    if _e164(header[0]) is not None:  # no header line: the first line is a number too
+    if e164_or_none(header[0]) is not None:  # no header line: the first line is a number too
         header, body = ["e164"], lines
     column = header.index("e164") if "e164" in header else 0
     field = {name: i for i, name in enumerate(header)}
@@ -182,14 +165,9 @@ def add_to_suppression_list(
     :param now: timestamp to record (defaults to the current UTC time).
     """
     rows = _read_rows(path)
-    present = {_e164(row["e164"]) for row in rows}
-    added: list[str] = []
-    for number in numbers:
-        e164 = _e164(number)
-        if e164 is None or e164 in present:
-            continue
-        present.add(e164)
-        added.append(e164)
+    present = {e164_or_none(row["e164"]) for row in rows}
+    # Inbound SMS carry numbers without "+" (447700900001): they are read as international.
+    added = [e164 for e164 in normalize_recipients(numbers).numbers if e164 not in present]
     if not added:
         return []
     stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
@@ -225,14 +203,9 @@ def split_suppressed(numbers: Iterable[object], suppressed: set[str]) -> tuple[l
     """
     to_send: list[str] = []
     dropped: list[str] = []
-    seen: set[str] = set()
-    for number in numbers:
-        e164 = _e164(number)
-        if e164 is None:
-            dropped.append(str(number))
-            continue
-        if e164 in seen:
-            continue
-        seen.add(e164)
-        (dropped if e164 in suppressed else to_send).append(e164)
+    for recipient in each_recipient(numbers):
+        if recipient.e164 is None:
+            dropped.append(recipient.given)
+        else:
+            (dropped if recipient.e164 in suppressed else to_send).append(recipient.e164)
     return to_send, dropped

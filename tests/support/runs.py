@@ -1,4 +1,4 @@
-"""Helpers for the operator tests (not a DAG file): connection, journal, XCom and ledger look-ups."""
+"""Helpers for the tests that run operators and DAGs: connection, journal, XCom and ledger look-ups."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ OPS_DAGS = REPO_ROOT / "tests" / "dags"
 
 
 def load_dag(path: Path, dag_id: str) -> Any:
-    """Parse one DAG file inside the DAGs folder (tests/dag_runs.py passes ``include_examples``,
-    which DagBag of Airflow 3.3 no longer takes)."""
+    """Parse one DAG file inside the DAGs folder (``dag.test()`` runs only DAGs found there)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(path), safe_mode=False)

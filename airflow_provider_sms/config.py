@@ -1,0 +1,157 @@
+"""The provider's settings, section ``[sms_api]`` of Airflow's configuration: the one module that reads it.
+
+Every option is declared in :data:`OPTIONS`, which
+:func:`~airflow_provider_sms.get_provider_info.get_provider_info` hands to Airflow (``airflow
+config list`` shows them, with descriptions and defaults). Set them in ``airflow.cfg`` or as
+environment variables (``AIRFLOW__SMS_API__<OPTION>``)::
+
+    [sms_api]
+    webhook_base_url = https://airflow.example.com
+    webhook_secret = a-long-random-string
+    journal_path = s3://bucket/sms-journal?conn_id=aws_default
+    data_path = s3://bucket/sms?conn_id=aws_default
+
+Values are read when asked for, never cached: a changed secret applies without a restart.
+This is also the one place that imports Airflow's ``conf`` (through
+``airflow.providers.common.compat``, right on every supported Airflow version), inside
+:func:`_conf` rather than at module level: Airflow reads this module's :data:`OPTIONS` while
+it builds that ``conf``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SECTION = "sms_api"
+MIN_WEBHOOK_SECRET_LENGTH = 16
+"""The webhook receiver refuses every request while the secret is shorter than this."""
+
+LEGACY_DATA_DIR_VARIABLE = "sms_api_data_dir"
+"""The Airflow Variable that named the data folder before ``[sms_api] data_path`` (deprecated)."""
+
+JOURNAL_FOLDER = "sms_journal"
+DATA_FOLDER = "sms_api"
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "webhook_secret": {
+        "description": "Secret part of the webhook URLs handed to the API. With none set (or one "
+        f"shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters), the webhook endpoints refuse every request.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "sensitive": True,
+        "example": "a-long-random-string",
+        "default": "",
+    },
+    "webhook_base_url": {
+        "description": "Public base URL of this deployment's API server, used to build callback URLs "
+        '(callback_url="airflow").',
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "https://airflow.example.com",
+        "default": "",
+    },
+    "journal_path": {
+        "description": "Root folder (an ObjectStoragePath URL or a local path) of the send journal, which "
+        "keeps a retried or re-run task from reaching a person twice. Use a place every worker shares. "
+        f"Unset: $AIRFLOW_HOME/{JOURNAL_FOLDER}. An operator's journal_path= argument overrides it.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "s3://bucket/sms-journal?conn_id=aws_default",
+        "default": None,
+    },
+    "data_path": {
+        "description": "Base folder (an ObjectStoragePath URL or a local path) for the provider's own "
+        "files: the suppression list (suppression.csv) and the example DAGs' campaign records. "
+        f"Unset: $AIRFLOW_HOME/{DATA_FOLDER} (or, deprecated, the Variable {LEGACY_DATA_DIR_VARIABLE}).",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "s3://bucket/sms?conn_id=aws_default",
+        "default": None,
+    },
+}
+
+DESCRIPTION = "Settings of the SMS & Voice API provider: webhook receiver, send journal, data folder."
+
+
+def webhook_base_url() -> str:
+    """``[sms_api] webhook_base_url`` without a trailing ``/`` (``""`` when unset)."""
+    return _option("webhook_base_url").rstrip("/")
+
+
+def webhook_secret() -> str:
+    """``[sms_api] webhook_secret`` (``""`` when unset)."""
+    return _option("webhook_secret")
+
+
+def journal_path() -> str:
+    """``[sms_api] journal_path``, else ``$AIRFLOW_HOME/sms_journal``."""
+    return _option("journal_path") or os.path.join(_airflow_home(), JOURNAL_FOLDER)
+
+
+def data_path() -> str:
+    """``[sms_api] data_path``, else ``$AIRFLOW_HOME/sms_api``.
+
+    Until ``data_path`` is set, the deprecated Airflow Variable ``sms_api_data_dir`` is still
+    read (with a warning saying to set ``data_path``), for one release.
+    """
+    configured = _option("data_path")
+    if configured:
+        return configured
+    legacy = _legacy_data_dir()
+    if legacy:
+        message = (
+            f"The Airflow Variable {LEGACY_DATA_DIR_VARIABLE!r} is deprecated and will be ignored in a "
+            f"later release: set [{SECTION}] data_path (or {env_var('data_path')}) to {legacy!r} instead"
+        )
+        log.warning("%s", message)
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return legacy
+    return os.path.join(_airflow_home(), DATA_FOLDER)
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``: Airflow's own default for deferrable operators and sensors."""
+    return bool(_conf().getboolean("operators", "default_deferrable", fallback=False))
+
+
+def env_var(option: str) -> str:
+    """The environment variable that sets ``option``: ``AIRFLOW__SMS_API__<OPTION>``."""
+    return f"AIRFLOW__{SECTION.upper()}__{option.upper()}"
+
+
+def _option(option: str) -> str:
+    return (_conf().get(SECTION, option, fallback="") or "").strip()
+
+
+def _conf() -> Any:
+    from airflow.providers.common.compat.sdk import conf
+
+    return conf
+
+
+def _legacy_data_dir() -> str:
+    from airflow.sdk import Variable
+
+    return str(Variable.get(LEGACY_DATA_DIR_VARIABLE, default=None) or "").strip()
+
+
+def _airflow_home() -> str:
+    return os.path.expanduser(os.environ.get("AIRFLOW_HOME") or os.path.join("~", "airflow"))
+
+
+__all__ = [
+    "MIN_WEBHOOK_SECRET_LENGTH",
+    "OPTIONS",
+    "SECTION",
+    "data_path",
+    "default_deferrable",
+    "env_var",
+    "journal_path",
+    "webhook_base_url",
+    "webhook_secret",
+]

@@ -1,0 +1,84 @@
+"""Sending one SMS text to a list: each number at most once (the journal), several at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from airflow_provider_sms.api import endpoints
+from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.api.results import SmsResult
+from airflow_provider_sms.sending.entries import Contact, SendResult
+
+if TYPE_CHECKING:
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+    from airflow_provider_sms.sending.journal import SendJournal
+
+KIND = "sms"
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One text, as it goes to every number of a list.
+
+    :param text: the message; with the number and the task instance, it makes the journal key.
+    :param sender: sender id, or ``None`` for the connection's default.
+    :param callback_url: where delivery receipts go (kept out of ``repr``: it may hold the
+        webhook secret).
+    """
+
+    text: str
+    sender: str | None = None
+    callback_url: str | None = field(default=None, repr=False)
+
+    def request(self, number: str) -> ApiRequest[SmsResult]:
+        """The request to ``number``; raises what the builder refuses (empty text, bad sender...)."""
+        return endpoints.send_sms(number, self.text, self.sender, self.callback_url)
+
+    def contact(self, number: str, *, reveal: bool = False) -> Contact:
+        """How the journal keys and logs the message to ``number``."""
+        return Contact(number, KIND, {"text": self.text}, mask_number(number, reveal=reveal))
+
+
+def send_sms_to_all(
+    hook: SmsApiHook,
+    journal: SendJournal,
+    numbers: Sequence[str],
+    message: SmsMessage,
+    *,
+    max_workers: int,
+    reveal: bool = False,
+) -> list[SendResult]:
+    """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
+
+    The hook's limiter keeps the threads under the account's rate limit; the journal (listed
+    once, up front) makes a retry skip every number already sent and never resend one whose
+    outcome is unknown.
+
+    :param hook: the shared, thread-safe hook.
+    :param journal: the task instance's journal.
+    :param numbers: E.164 numbers without duplicates.
+    :param message: the text, sender and callback URL.
+    :param max_workers: concurrent sends.
+    :param reveal: log full numbers (the connection's ``log_full_numbers``).
+    """
+    if not numbers:
+        return []
+    earlier = journal.use_listing()
+    journal.log.info("Send journal: %s (%d earlier entries)", journal.folder, earlier)
+
+    def send_to(number: str) -> SendResult:
+        contact = message.contact(number, reveal=reveal)
+        return journal.send_once(contact, lambda: hook.run(message.request(number)))
+
+    workers = min(max_workers, len(numbers))
+    if workers == 1:
+        return [send_to(number) for number in numbers]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
+        return list(pool.map(send_to, numbers))
+
+
+__all__ = ["KIND", "SmsMessage", "send_sms_to_all"]
