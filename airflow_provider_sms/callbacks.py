@@ -16,7 +16,8 @@ redacted if it ever reaches a log.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+import re
+from urllib.parse import urlsplit
 
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
@@ -30,9 +31,38 @@ AIRFLOW_CALLBACK = "airflow"
 WEBHOOK_PREFIX = "/sms-api/webhooks"
 DELIVERY_RECEIPTS = "delivery-receipts"
 INBOUND_SMS = "inbound-sms"
-# The receiver (airflow_provider_sms.plugins.webhooks.MIN_SECRET_LENGTH) refuses shorter secrets;
-# not imported from there to keep FastAPI out of workers.
 MIN_SECRET_LENGTH = 16
+_SECRET_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_webhook_secret(secret: str) -> None:
+    """Refuse a ``[sms_api] webhook_secret`` the receiver cannot work with; one rule for both ends.
+
+    The plugin (``airflow_provider_sms.plugins.webhooks``) refuses every request while the
+    secret is unusable and logs this message; ``callback_url="airflow"`` fails the task with it.
+    The secret is a path segment: only the URL-safe alphabet ``[A-Za-z0-9_-]`` survives there
+    (base64's ``/`` becomes ``%2F``, which the server decodes into a path separator before
+    routing, so every receipt would get a 404), and at least :data:`MIN_SECRET_LENGTH` of them.
+
+    :param secret: the configured value, surrounding whitespace already stripped.
+    :raises SmsApiConfigError: saying why, never showing the secret.
+    """
+    option = f"[{CONFIG_SECTION}] webhook_secret"
+    if not secret:
+        problem = f"{option} is not set"
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problem = f"{option} is shorter than {MIN_SECRET_LENGTH} characters"
+    elif not _SECRET_ALPHABET.fullmatch(secret):
+        problem = (
+            f"{option} has characters other than A-Z, a-z, 0-9, '_' and '-' (such as base64's '+', '/' "
+            "or '='): it is part of the webhook URL's path, where they do not survive"
+        )
+    else:
+        return
+    raise SmsApiConfigError(
+        f"{problem}; the SMS API webhook receiver refuses every request until it is fixed (generate "
+        'one with: python -c "import secrets; print(secrets.token_urlsafe(32))")'
+    )
 
 
 def receipt_url() -> str:
@@ -71,17 +101,13 @@ def _webhook_url(kind: str) -> str:
         raise SmsApiConfigError(
             f'callback_url="airflow" needs {options} in the Airflow configuration ({env})'
         )
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise SmsApiConfigError(
-            f"[{CONFIG_SECTION}] webhook_secret is shorter than {MIN_SECRET_LENGTH} characters: the "
-            "webhook receiver refuses every request then, so no receipt would arrive"
-        )
+    check_webhook_secret(secret)
     if urlsplit(base).scheme not in ("https", "http"):
         raise SmsApiConfigError(
             f"[{CONFIG_SECTION}] webhook_base_url must be an absolute URL (https://...), got {base!r}"
         )
     _mask(secret)
-    return f"{base}{WEBHOOK_PREFIX}/{quote(secret, safe='')}/{kind}"
+    return f"{base}{WEBHOOK_PREFIX}/{secret}/{kind}"
 
 
 def _mask(secret: str) -> None:
@@ -94,4 +120,10 @@ def _mask(secret: str) -> None:
         return
 
 
-__all__ = ["AIRFLOW_CALLBACK", "inbound_sms_url", "receipt_url", "resolve_callback_url"]
+__all__ = [
+    "AIRFLOW_CALLBACK",
+    "check_webhook_secret",
+    "inbound_sms_url",
+    "receipt_url",
+    "resolve_callback_url",
+]
