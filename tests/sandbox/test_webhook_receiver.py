@@ -72,11 +72,6 @@ def events_of(asset: Asset, **match: Any) -> list[dict[str, Any]]:
     return [dict(extra) for extra in rows if all(extra.get(k) == v for k, v in match.items())]
 
 
-def fresh_seed() -> int:
-    """Sandboxes with one seed give the same message ids; the session's database is shared."""
-    return uuid.uuid4().int % 2**31
-
-
 def inbound(message_id: str, text: str = "Hello") -> dict[str, Any]:
     return {
         "from": "447911123456",
@@ -89,7 +84,7 @@ def inbound(message_id: str, text: str = "Hello") -> dict[str, Any]:
 
 
 def test_inbound_sms_from_the_sandbox_is_stored_once(receiver, sandbox_factory):
-    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+    with sandbox_factory(webhook_url=receiver.inbound_url) as sandbox:
         payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "STOP")
         (record,) = sandbox.wait_for_deliveries(1, timeout=15, kind="inbound")
     assert (record["delivered"], record["last_status"], record["attempts"]) == (True, 200, 1)
@@ -102,7 +97,7 @@ def test_sms_receipts_reach_the_plugin_through_callback_url_airflow(receiver, sa
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", SECRET)
     callback = resolve_callback_url("airflow")
     assert callback == receiver.receipts_url
-    with sandbox_factory(seed=fresh_seed()) as sandbox:
+    with sandbox_factory() as sandbox:
         monkeypatch.setenv("AIRFLOW_CONN_SMS_API_DEFAULT", sandbox.airflow_conn_json())
         hook = SmsApiHook()
         undelivered = hook.send_sms("+447911123499", "Your code is 1234", callback_url=callback).request_id
@@ -151,7 +146,7 @@ def test_database_failure_answers_503_and_the_sandbox_retry_stores_it(receiver, 
         return real(cls, **kwargs)
 
     mocker.patch.object(AssetManager, "register_asset_change", classmethod(fail_once))
-    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+    with sandbox_factory(webhook_url=receiver.inbound_url) as sandbox:
         payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "Unsubscribe")
         (record,) = sandbox.wait_for_deliveries(1, timeout=20, kind="inbound")
     assert record["attempts"] >= 2
