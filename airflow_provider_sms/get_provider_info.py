@@ -86,8 +86,9 @@ def get_provider_info() -> dict[str, Any]:
                 "description": "Webhook receiver of the SMS & Voice API provider (plugin in the API server).",
                 "options": {
                     "webhook_secret": {
-                        "description": "Secret part of the webhook URLs handed to the API. With none set, "
-                        "the webhook endpoints refuse every request.",
+                        "description": "Secret part of the webhook URLs handed to the API: at least 16 "
+                        "characters of A-Z, a-z, 0-9, '_' and '-'. With none set, or an unusable one, the "
+                        "webhook endpoints refuse every request.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "sensitive": True,

@@ -257,7 +257,7 @@ def create_app(
             body = await _read_body(request, max_body_bytes)
             payload, parsed = _validate(kind, body)
         except _Rejected as exc:
-            log.warning("Refused a %s webhook: HTTP %d, %s", kind.path, exc.status, exc.detail)
+            log.warning("Refused a webhook to %s: HTTP %d, %s", kind.path, exc.status, exc.detail)
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         what = kind.describe(parsed)
         try:
