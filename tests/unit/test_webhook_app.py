@@ -18,15 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
+from airflow_provider_sms.plugins.redaction import SecretRedactingApp, redact_scope, route_words
 from airflow_provider_sms.plugins.store import Conflict, EventKey, SaveOutcome, storage_key
 from airflow_provider_sms.plugins.webhooks import (
     MAX_BODY_BYTES,
-    SecretRedactingApp,
     SecretSource,
     SmsApiWebhookPlugin,
     create_app,
-    redact_scope,
-    route_words,
 )
 
 SECRET = "s3cr3t-0123456789-abcdef"
@@ -154,9 +152,13 @@ class TestSecret:
     def test_wrong_secret_looks_exactly_like_an_unknown_path(self, client, store):
         unknown = client.post("/no/such/path", json=RECEIPT)
         wrong = client.post(receipts_url("not-the-secret-at-all"), json=RECEIPT)
-        assert (wrong.status_code, wrong.content) == (unknown.status_code, unknown.content) == (
-            404,
-            b'{"detail":"Not Found"}',
+        assert (
+            (wrong.status_code, wrong.content)
+            == (unknown.status_code, unknown.content)
+            == (
+                404,
+                b'{"detail":"Not Found"}',
+            )
         )
         assert store.events == []
 
@@ -471,6 +473,7 @@ class TestPrivacy:
         assert "database is locked" in logged
         assert "447911123456" not in logged
         assert "Private words here" not in logged
+
 
 def percent_encoded(text: str) -> str:
     return "".join(f"%{ord(ch):02X}" for ch in text)
