@@ -241,6 +241,8 @@ def test_previews_mask_numbers_in_what_they_quote() -> None:
         (RESERVE, {"requestId": "x"}),
         (INCOMING, {"requestId": "x", "status": {"nested": True}}),
         (HLR, {"status": "DELIVERED", "createdAt": "yesterday"}),
+        (HLR, {"status": "DELIVERED", "createdAt": int("1" + "0" * 400)}),  # was an OverflowError
+        (RESERVE, {"requestId": "x", "didNumber": "1", "expiresAt": "1" + "0" * 400}),
         (FRAUD, {"status": "PASSED", "mobilePrefix": "perhaps"}),
     ],
 )
