@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from typing import Any
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SECTION = "sms_api"
 MIN_WEBHOOK_SECRET_LENGTH = 16
 """The webhook receiver refuses every request while the secret is shorter than this."""
+_SECRET_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 LEGACY_DATA_DIR_VARIABLE = "sms_api_data_dir"
 """The Airflow Variable that named the data folder before ``[sms_api] data_path`` (deprecated)."""
@@ -39,8 +41,9 @@ DATA_FOLDER = "sms_api"
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "webhook_secret": {
-        "description": "Secret part of the webhook URLs handed to the API. With none set (or one "
-        f"shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters), the webhook endpoints refuse every request.",
+        "description": "Secret part of the webhook URLs handed to the API: at least "
+        f"{MIN_WEBHOOK_SECRET_LENGTH} characters of A-Z, a-z, 0-9, '_' and '-'. With none set, or an "
+        "unusable one, the webhook endpoints refuse every request.",
         "version_added": "0.1.0",
         "type": "string",
         "sensitive": True,
@@ -86,6 +89,39 @@ def webhook_base_url() -> str:
 def webhook_secret() -> str:
     """``[sms_api] webhook_secret`` (``""`` when unset)."""
     return _option("webhook_secret")
+
+
+def check_webhook_secret(secret: str) -> None:
+    """Refuse a ``[sms_api] webhook_secret`` the receiver cannot work with; one rule for both ends.
+
+    The plugin (``airflow_provider_sms.plugins.webhooks``) refuses every request while the
+    secret is unusable and logs this message; ``callback_url="airflow"`` fails the task with it.
+    The secret is a path segment: only the URL-safe alphabet ``[A-Za-z0-9_-]`` survives there
+    (base64's ``/`` becomes ``%2F``, which the server decodes into a path separator before
+    routing, so every receipt would get a 404), and at least :data:`MIN_WEBHOOK_SECRET_LENGTH`
+    of them.
+
+    :param secret: the configured value, surrounding whitespace already stripped.
+    :raises SmsApiConfigError: saying why, never showing the secret.
+    """
+    from airflow_provider_sms.exceptions import SmsApiConfigError
+
+    option = f"[{SECTION}] webhook_secret"
+    if not secret:
+        problem = f"{option} is not set"
+    elif len(secret) < MIN_WEBHOOK_SECRET_LENGTH:
+        problem = f"{option} is shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters"
+    elif not _SECRET_ALPHABET.fullmatch(secret):
+        problem = (
+            f"{option} has characters other than A-Z, a-z, 0-9, '_' and '-' (such as base64's '+', '/' "
+            "or '='): it is part of the webhook URL's path, where they do not survive"
+        )
+    else:
+        return
+    raise SmsApiConfigError(
+        f"{problem}; the SMS API webhook receiver refuses every request until it is fixed (generate "
+        'one with: python -c "import secrets; print(secrets.token_urlsafe(32))")'
+    )
 
 
 def journal_path() -> str:
@@ -148,6 +184,7 @@ __all__ = [
     "MIN_WEBHOOK_SECRET_LENGTH",
     "OPTIONS",
     "SECTION",
+    "check_webhook_secret",
     "data_path",
     "default_deferrable",
     "env_var",

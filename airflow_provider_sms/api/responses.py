@@ -36,6 +36,8 @@ T = TypeVar("T")
 
 _BODY_PREVIEW = 200
 _DIGIT_RUN = re.compile(r"\+?\d{7,}")
+# What a database column, pandas or a JVM holds: a webhook payload's integers must fit.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _ERROR_CLASSES: dict[int, type[SmsApiError]] = {
     c.ERROR_AUTHENTICATION_REQUIRED: AuthenticationError,
@@ -199,10 +201,13 @@ def _int(data: Mapping[str, Any], key: str) -> int | None:
     if isinstance(value, (bool, float)) or not isinstance(value, (int, str)):
         raise TypeError(f"{key!r} is not a whole number")
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         # int()'s own message quotes the value: a webhook's logs must not show what was sent.
         raise ValueError(f"{key!r} is not a whole number") from None
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError(f"{key!r} is out of range")
+    return number
 
 
 def _time(data: Mapping[str, Any], key: str) -> pendulum.DateTime | None:
@@ -280,8 +285,50 @@ def notify_parser(request_id: str) -> Callable[[dict[str, Any]], r.NotifyResult]
     return parse_notify
 
 
+def check_storable(data: Any) -> None:
+    """Refuse JSON that Airflow could store but not give back: every string (keys included) must
+    be Unicode that UTF-8 can encode, without NUL, and every integer must fit in 64 bits.
+
+    A lone UTF-16 surrogate (``"\\ud800"`` in JSON) is stored by SQLite and then breaks every
+    REST API listing that includes the event; PostgreSQL refuses a NUL in text; a 400-digit
+    integer is no number any consumer can hold.
+
+    :raises ValueError: naming the field (dotted path), never the value.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:  # iterative: json.loads nests ~1,000 deep, a recursion would not
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                _check_text(key, where, "field name")
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path, "text")
+        elif isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"{_field(path)} is a number out of range")
+
+
+def _check_text(text: str, path: str, what: str) -> None:
+    if "\x00" in text:
+        raise ValueError(f"{_field(path)}: {what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{_field(path)}: {what} is not valid Unicode (a lone UTF-16 surrogate)") from None
+
+
+def _field(path: str) -> str:
+    """A field path fit for a message: printable ASCII, short (names come from the sender)."""
+    shown = path.encode("ascii", "backslashreplace").decode("ascii")
+    return repr(shown if len(shown) <= 60 else shown[:60] + "...")
+
+
 def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:
     """Validate a delivery-receipt callback payload (raises ``KeyError``/``TypeError``/``ValueError``)."""
+    check_storable(d)
     status = _required(d, "status").upper()
     if status not in c.RECEIPT_STATUSES:
         raise ValueError("'status' is not a receipt status of the reference")
@@ -300,6 +347,7 @@ def parse_delivery_receipt(d: Mapping[str, Any]) -> r.DeliveryReceipt:
 
 def parse_inbound_sms(d: Mapping[str, Any]) -> r.InboundSms:
     """Validate an inbound-SMS webhook payload (raises ``KeyError``/``TypeError``/``ValueError``)."""
+    check_storable(d)
     text = d.get("text")
     if not isinstance(text, str):
         raise TypeError("'text' is not a string")

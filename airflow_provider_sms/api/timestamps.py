@@ -3,10 +3,13 @@ and as the provider writes them itself (ISO-8601, in XCom, trigger arguments and
 
 from __future__ import annotations
 
+import math
+
 import pendulum
 
 # Epoch seconds pass 1e11 only in the year 5138; epoch milliseconds passed it in 1973.
 _MILLISECONDS_THRESHOLD = 100_000_000_000
+_SHOWN = 40  # characters of a refused value quoted in the error (a number can be 4,000 digits long)
 
 
 def parse_timestamp(value: object) -> pendulum.DateTime | None:
@@ -15,30 +18,33 @@ def parse_timestamp(value: object) -> pendulum.DateTime | None:
     ``createdAt`` comes in milliseconds, ``timestamp``/``callEndedAt`` in seconds, and
     ``expiresAt``/``callReceivedAt`` as numeric strings: all are understood.
 
-    :raises ValueError: for a value that is not a number of any of those forms.
+    :raises ValueError: for a value that is not a number of any of those forms, or one out of
+        range: negative, NaN, infinite, or beyond the year 9999 (``1`` followed by 400 zeros too,
+        whose conversion to a float would overflow).
     """
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a timestamp: {value!r}")
-    if isinstance(value, str):
-        value = value.strip()
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"not a timestamp: {value[:40]!r}") from None
-    elif isinstance(value, (int, float)):
-        number = float(value)
-    else:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"not a timestamp: {type(value).__name__}")
-    if number != number or number < 0:  # NaN or negative
-        raise ValueError(f"not a timestamp: {value!r}")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise ValueError(f"not a timestamp: {_shown(value)}") from None
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"not a timestamp: {_shown(value)} is out of range") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"not a timestamp: {_shown(value)}")
     if number >= _MILLISECONDS_THRESHOLD:
         number /= 1000.0
     try:
         return pendulum.from_timestamp(number, tz="UTC")
-    except (OverflowError, OSError, ValueError):  # inf, or beyond the platform's time_t
-        raise ValueError(f"not a timestamp: {value!r}") from None
+    except (OverflowError, OSError, ValueError):  # beyond the platform's time_t or the year 9999
+        raise ValueError(f"not a timestamp: {_shown(value)} is out of range") from None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
 def parse_iso(value: str) -> pendulum.DateTime:

@@ -9,16 +9,22 @@
 Airflow applies no authentication to plugin apps and the API signs nothing, so the URL
 carries a secret, Airflow's ``[sms_api] webhook_secret``. Answers, in the order checked:
 
-- 404 ``{"detail": "Not Found"}`` -- no secret configured (or one shorter than 16 characters),
-  or a wrong secret: the same body as for any unknown path, so a caller learns nothing;
+- 404 ``{"detail": "Not Found"}`` -- no usable secret configured (see
+  :func:`~airflow_provider_sms.config.check_webhook_secret`), or a wrong secret: the same
+  body as for any unknown path, so a caller learns nothing;
 - 413 -- body over 64 KiB (announced by Content-Length or found while reading);
-- 400 -- body is not JSON; 422 -- JSON that is not a valid receipt / inbound SMS. A well-behaved
-  sender does not retry a 4xx: those payloads can never be stored;
+- 400 -- body is not JSON (UTF-8 only); 422 -- JSON that is not a valid receipt / inbound SMS,
+  or that Airflow could store but not give back (a lone surrogate or a NUL in a string, an
+  integer beyond 64 bits, a timestamp out of range). A well-behaved sender does not retry a
+  4xx: those payloads can never be stored;
 - 503 -- the event could not be stored (database down or locked): the sender retries;
-- 200 ``{"status": "stored"}`` once the Asset event is committed, or ``{"status": "duplicate"}``
-  for a repeat of an event already stored (same ``messageId``, or same ``requestId`` + status).
+- 200 ``{"status": "stored"}`` once the Asset event is committed (with ``"conflict": true`` when
+  its request id was stored before for another number: logged as a warning), or
+  ``{"status": "duplicate"}`` for a repeat of an event already stored (same ``messageId``, or
+  same ``requestId`` + status + number).
 
-Logs name request and message ids, statuses and masked numbers; never message texts.
+Logs name request and message ids, statuses and masked numbers; never message texts; and the
+access log never shows the secret (:class:`SecretRedactingApp`).
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ import hmac
 import json
 import logging
 import math
-import re
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,8 +52,9 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.responses import parse_delivery_receipt, parse_inbound_sms
 from airflow_provider_sms.api.results import DeliveryReceipt, InboundSms
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.exceptions import EventNotStoredError
-from airflow_provider_sms.plugins.store import MetadataEventStore, SaveOutcome
+from airflow_provider_sms.exceptions import EventNotStoredError, SmsApiConfigError
+from airflow_provider_sms.plugins.redaction import SecretRedactingApp
+from airflow_provider_sms.plugins.store import EventKey, MetadataEventStore, SaveOutcome
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,7 @@ URL_PREFIX = "/sms-api"
 MAX_BODY_BYTES = 64 * 1024
 MIN_SECRET_LENGTH = config.MIN_WEBHOOK_SECRET_LENGTH
 SECRET_CACHE_SECONDS = 10.0
+_IN_API_SERVER_MODULE = "airflow.api_fastapi.app"  # imported by the API server, which loads plugins from it
 
 _NOT_FOUND = {"detail": "Not Found"}
 
@@ -62,7 +70,7 @@ _NOT_FOUND = {"detail": "Not Found"}
 class EventStore(Protocol):
     """Where accepted events go (the metadata database in production)."""
 
-    def save(self, asset: Asset, key: str, payload: dict[str, Any]) -> SaveOutcome: ...
+    def save(self, asset: Asset, key: EventKey, payload: dict[str, Any]) -> SaveOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -72,20 +80,20 @@ class _Kind:
     path: str
     asset: Asset
     parse: Callable[[Mapping[str, Any]], Any]
-    key: Callable[[Any], str]
+    key: Callable[[Any], EventKey]
     describe: Callable[[Any], str]
 
 
-def _receipt_key(r: DeliveryReceipt) -> str:
-    return f"receipt:{r.request_id}:{r.status}"
+def _receipt_key(r: DeliveryReceipt) -> EventKey:
+    return EventKey(f"receipt:{r.request_id}:{r.status}", request_id=r.request_id, number=r.number)
 
 
 def _describe_receipt(r: DeliveryReceipt) -> str:
     return f"delivery receipt {r.status} of request {r.request_id} ({mask_number(r.number)})"
 
 
-def _inbound_key(m: InboundSms) -> str:
-    return f"inbound:{m.message_id}"
+def _inbound_key(m: InboundSms) -> EventKey:
+    return EventKey(f"inbound:{m.message_id}")
 
 
 def _describe_inbound(m: InboundSms) -> str:
@@ -114,10 +122,11 @@ class SecretSource:
         self._lock = threading.Lock()
         self._value: bytes | None = None
         self._expires = 0.0
-        self._warned = False
+        self._warned: str | None = None
 
     def current(self) -> bytes | None:
-        """The secret as bytes, or ``None`` when unset or too short (then everything is refused)."""
+        """The secret as bytes, or ``None`` when unset or unusable (then everything is refused;
+        the first read logs why: see :func:`~airflow_provider_sms.config.check_webhook_secret`)."""
         now = time.monotonic()
         with self._lock:
             if now >= self._expires:
@@ -129,20 +138,23 @@ class SecretSource:
         try:
             secret = self._read()
         except Exception:
-            log.warning("Cannot read [sms_api] webhook_secret: the SMS API webhooks refuse every request")
+            self._warn(
+                "Cannot read [sms_api] webhook_secret: the SMS API webhook receiver refuses every request"
+            )
             return None
-        if len(secret) < MIN_SECRET_LENGTH:
-            if not self._warned:
-                self._warned = True
-                log.warning(
-                    "[sms_api] webhook_secret is %s: the SMS API webhooks refuse every request "
-                    "(set a random string of at least %d characters)",
-                    "not set" if not secret else "too short",
-                    MIN_SECRET_LENGTH,
-                )
+        try:
+            config.check_webhook_secret(secret)
+        except SmsApiConfigError as exc:
+            self._warn(str(exc))
             return None
-        self._warned = False
+        self._warned = None
         return secret.encode("utf-8")
+
+    def _warn(self, problem: str) -> None:
+        """Log ``problem`` once, and again only after it changed (a re-read every ``ttl`` seconds)."""
+        if problem != self._warned:
+            self._warned = problem
+            log.warning("%s", problem)
 
     def matches(self, candidate: str) -> bool:
         """Constant-time comparison of the URL's secret with the configured one."""
@@ -192,10 +204,13 @@ def _reject_constant(name: str) -> Any:
 def _validate(kind: _Kind, body: bytes) -> tuple[dict[str, Any], Any]:
     # Python's json reads NaN, Infinity and 1e400 (not JSON: unstorable, and int() of them
     # raises OverflowError, a 5xx the sender would retry forever); deep nesting raises
-    # RecursionError. All are malformed bodies: 400.
+    # RecursionError; json.loads(bytes) would also read UTF-16 and let the UTF-8 encoding of a
+    # lone surrogate through ("surrogatepass"), so the body is decoded strictly first (JSON is
+    # UTF-8, RFC 8259). All are malformed bodies: 400.
     try:
-        data = json.loads(body, parse_float=_finite_float, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        text = body.decode("utf-8-sig")
+        data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise _Rejected(400, "body is not JSON") from None
     if not isinstance(data, dict):
         raise _Rejected(422, "body is not a JSON object")
@@ -236,7 +251,7 @@ def create_app(
             body = await _read_body(request, max_body_bytes)
             payload, parsed = _validate(kind, body)
         except _Rejected as exc:
-            log.warning("Refused a %s webhook: HTTP %d, %s", kind.path, exc.status, exc.detail)
+            log.warning("Refused a webhook to %s: HTTP %d, %s", kind.path, exc.status, exc.detail)
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         what = kind.describe(parsed)
         try:
@@ -247,6 +262,18 @@ def create_app(
         if outcome.duplicate:
             log.info("Acknowledged a repeat of %s (already stored)", what)
             return JSONResponse({"status": "duplicate"})
+        if outcome.conflict is not None:
+            earlier = outcome.conflict
+            log.warning(
+                "Stored %s as asset event %s, but CONFLICT: this request id was stored before for "
+                "another number (%s, asset event %s); the API has reused a request id, so receipts "
+                "keyed by request id alone mix two messages (see docs/webhooks.md)",
+                what,
+                outcome.asset_event_id,
+                mask_number(earlier.number) if earlier.number else "number unknown",
+                earlier.asset_event_id,
+            )
+            return JSONResponse({"status": "stored", "conflict": True})
         log.info("Stored %s as asset event %s", what, outcome.asset_event_id)
         return JSONResponse({"status": "stored"})
 
@@ -274,40 +301,8 @@ def _brief(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-_SECRET_SEGMENT = re.compile(r"(/webhooks/)[^/]+")
-_SECRET_SEGMENT_BYTES = re.compile(rb"(/webhooks/)[^/]+")
-
-
-class SecretRedactingApp:
-    """ASGI wrapper that blanks the secret out of the request path once the app has answered.
-
-    Airflow's access log (``http.access``) records ``scope["path"]`` after the response; the
-    mounted app shares that scope, so the log reads ``/sms-api/webhooks/***/inbound-sms``
-    instead of the secret, for right, wrong and unknown paths alike.
-
-    :param app: the ASGI app to wrap.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            if scope.get("type") == "http":
-                redact_scope(scope)
-
-
-def redact_scope(scope: MutableMapping[str, Any]) -> None:
-    """Replace the path segment after ``/webhooks/`` with ``***`` in ``path`` and ``raw_path``."""
-    if isinstance(scope.get("path"), str):
-        scope["path"] = _SECRET_SEGMENT.sub(r"\1***", scope["path"], count=1)
-    if isinstance(scope.get("raw_path"), bytes):
-        scope["raw_path"] = _SECRET_SEGMENT_BYTES.sub(rb"\1***", scope["raw_path"], count=1)
-
-
-app = create_app()
+secrets = SecretSource()
+app = create_app(secrets=secrets)
 
 
 class SmsApiWebhookPlugin(AirflowPlugin):
@@ -315,3 +310,14 @@ class SmsApiWebhookPlugin(AirflowPlugin):
 
     name = "sms_api"
     fastapi_apps = [{"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"}]
+
+    @classmethod
+    def on_load(cls, *args: Any, **kwargs: Any) -> None:
+        """In the API server, read the secret now, so that its log says at start-up why every
+        webhook request would be refused (not set, too short, characters a URL path loses).
+
+        Every component loads plugins (task runners too, for macros): only the API server, the
+        one that serves the routes, reads the secret.
+        """
+        if _IN_API_SERVER_MODULE in sys.modules:
+            secrets.current()

@@ -37,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8443, help="port; 0 picks a free one (default 8443)")
     p.add_argument("--rate-limit", type=int, default=30, help="requests per second per account (default 30)")
     p.add_argument("--latency-ms", type=_latency, default="5", help="per /v1 response: MS or LOW-HIGH (5)")
-    p.add_argument("--seed", type=int, default=0, help="seed for ids, DIDs, latency jitter and faults")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for ids and DIDs (default: fresh random ids at each start) and for latency jitter "
+        "and faults (default 0)",
+    )
     p.add_argument("--expire-after", type=float, default=60, help="incoming-call reservation life, s (60)")
     p.add_argument("--grace", type=float, default=30, help="s after expiry GET still says EXPIRED (30)")
     p.add_argument("--faults", type=_faults, default=None, help='e.g. "500=0.1,reset=0.02,stall=0.01"')

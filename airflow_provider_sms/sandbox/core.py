@@ -45,7 +45,7 @@ class Core:
     def __init__(
         self,
         *,
-        seed: int,
+        seed: int | None,
         rate_limit: int,
         latency_ms: Latency,
         expire_after: float,
@@ -54,16 +54,17 @@ class Core:
         webhook_url: str | None,
         inbound_retry_window: float,
     ) -> None:
-        self.seed = seed
+        # Faults and latency jitter stay reproducible without a seed (0); ids do not (see state.py).
+        self.seed = seed if seed is not None else 0
         self.accounts = AccountBook()
         self.limiter = RateLimiter(rate_limit)
-        self.faults = FaultInjector(seed, faults)
+        self.faults = FaultInjector(self.seed, faults)
         self.state = SandboxState(seed, expire_after, grace)
         self.webhooks = WebhookDispatcher(inbound_retry_window)
         self.webhook_url = webhook_url
         self._latency = parse_latency(latency_ms)
         self._latency_lock = threading.Lock()
-        self._latency_rng = random.Random(f"latency:{seed}")
+        self._latency_rng = random.Random(f"latency:{self.seed}")
         # Set on shutdown so stalled responses stop waiting and stop() is quick.
         self.stopping: asyncio.Event | None = None
         # Transport of each open connection by client address, so a fault can abort

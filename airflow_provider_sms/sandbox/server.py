@@ -83,7 +83,7 @@ class Sandbox:
         port: int = 0,
         rate_limit: int = 30,
         latency_ms: Latency = 5,
-        seed: int = 0,
+        seed: int | None = None,
         expire_after: float = 60,
         grace: float = 30,
         faults: FaultSpec = None,

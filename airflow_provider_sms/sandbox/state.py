@@ -76,14 +76,17 @@ class Reservation:
 
 
 class SandboxState:
-    def __init__(self, seed: int, expire_after: float, grace: float) -> None:
+    def __init__(self, seed: int | None, expire_after: float, grace: float) -> None:
         self.lock = threading.Lock()
         self.seed = seed
         self.expire_after = expire_after
         self.grace = grace
-        # Ids, DIDs and caller ids come from one seeded RNG: reproducible per seed and
-        # request order. It is not reseeded by reset() so ids never repeat in a session.
-        self._rng = random.Random(f"ids:{seed}")
+        # Request ids, message ids, DIDs and caller ids come from one RNG. Without a seed it is
+        # seeded from the OS, so a restarted sandbox does not hand out the ids of an earlier
+        # run again (a webhook receiver would take the new receipts for repeats); with one, ids
+        # are reproducible per seed and request order. reset() does not reseed it, so ids never
+        # repeat within one run either.
+        self._rng = random.Random(f"ids:{seed}") if seed is not None else random.Random()
         self._ledger: list[dict[str, Any]] = []
         self._seq = 0
         self._requests: dict[str, KnownRequest] = {}

@@ -16,7 +16,7 @@ redacted if it ever reaches a log.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -66,17 +66,13 @@ def _webhook_url(kind: str) -> str:
         raise SmsApiConfigError(
             f'callback_url="airflow" needs {options} in the Airflow configuration ({env})'
         )
-    if len(secret) < config.MIN_WEBHOOK_SECRET_LENGTH:
-        raise SmsApiConfigError(
-            f"[{config.SECTION}] webhook_secret is shorter than {config.MIN_WEBHOOK_SECRET_LENGTH} "
-            "characters: the webhook receiver refuses every request then, so no receipt would arrive"
-        )
+    config.check_webhook_secret(secret)
     if urlsplit(base).scheme not in ("https", "http"):
         raise SmsApiConfigError(
             f"[{config.SECTION}] webhook_base_url must be an absolute URL (https://...), got {base!r}"
         )
     _mask(secret)
-    return f"{base}{WEBHOOK_PREFIX}/{quote(secret, safe='')}/{kind}"
+    return f"{base}{WEBHOOK_PREFIX}/{secret}/{kind}"
 
 
 def _mask(secret: str) -> None:
@@ -89,4 +85,9 @@ def _mask(secret: str) -> None:
         return
 
 
-__all__ = ["AIRFLOW_CALLBACK", "inbound_sms_url", "receipt_url", "resolve_callback_url"]
+__all__ = [
+    "AIRFLOW_CALLBACK",
+    "inbound_sms_url",
+    "receipt_url",
+    "resolve_callback_url",
+]

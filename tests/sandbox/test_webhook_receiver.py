@@ -5,11 +5,13 @@ deliveries repeat, race each other, or the database fails once and the sandbox r
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.sdk import Asset
 from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
@@ -69,11 +72,6 @@ def events_of(asset: Asset, **match: Any) -> list[dict[str, Any]]:
     return [dict(extra) for extra in rows if all(extra.get(k) == v for k, v in match.items())]
 
 
-def fresh_seed() -> int:
-    """Sandboxes with one seed give the same message ids; the session's database is shared."""
-    return uuid.uuid4().int % 2**31
-
-
 def inbound(message_id: str, text: str = "Hello") -> dict[str, Any]:
     return {
         "from": "447911123456",
@@ -86,7 +84,7 @@ def inbound(message_id: str, text: str = "Hello") -> dict[str, Any]:
 
 
 def test_inbound_sms_from_the_sandbox_is_stored_once(receiver, sandbox_factory):
-    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+    with sandbox_factory(webhook_url=receiver.inbound_url) as sandbox:
         payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "STOP")
         (record,) = sandbox.wait_for_deliveries(1, timeout=15, kind="inbound")
     assert (record["delivered"], record["last_status"], record["attempts"]) == (True, 200, 1)
@@ -99,7 +97,7 @@ def test_sms_receipts_reach_the_plugin_through_callback_url_airflow(receiver, sa
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", SECRET)
     callback = resolve_callback_url("airflow")
     assert callback == receiver.receipts_url
-    with sandbox_factory(seed=fresh_seed()) as sandbox:
+    with sandbox_factory() as sandbox:
         monkeypatch.setenv("AIRFLOW_CONN_SMS_API_DEFAULT", sandbox.airflow_conn_json())
         hook = SmsApiHook()
         undelivered = hook.send_sms("+447911123499", "Your code is 1234", callback_url=callback).request_id
@@ -148,7 +146,7 @@ def test_database_failure_answers_503_and_the_sandbox_retry_stores_it(receiver, 
         return real(cls, **kwargs)
 
     mocker.patch.object(AssetManager, "register_asset_change", classmethod(fail_once))
-    with sandbox_factory(webhook_url=receiver.inbound_url, seed=fresh_seed()) as sandbox:
+    with sandbox_factory(webhook_url=receiver.inbound_url) as sandbox:
         payload = sandbox.inject_inbound_sms(MOBILE, "+447700900000", "Unsubscribe")
         (record,) = sandbox.wait_for_deliveries(1, timeout=20, kind="inbound")
     assert record["attempts"] >= 2
@@ -239,3 +237,131 @@ def test_a_burst_of_events_stays_covered_by_the_queued_run_request(airflow_db):
         )
     assert len(queued) == 1
     assert queued[0].created_at == latest  # the scheduler's window now reaches the last event
+
+
+# --- a request id stored before for another number ------------------------------------------
+
+
+def receipt(request_id: str, number: str | None, status: str = "DELIVERED") -> dict[str, Any]:
+    payload: dict[str, Any] = {"requestId": request_id, "status": status, "timestamp": 1700000000}
+    if number is not None:
+        payload["number"] = number
+    return payload
+
+
+def post_receipt(receiver: Receiver, payload: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(receiver.receipts_url, json=payload, trust_env=False, timeout=30)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_a_receipt_for_another_number_under_a_known_request_id_is_stored_as_a_conflict(receiver, caplog):
+    """A reused request id (the sandbox before issue 11, after a restart) must not make the
+    receipt of another person's message look like a repeat."""
+    caplog.set_level(logging.INFO, logger="airflow_provider_sms")
+    request_id = f"reused-{uuid.uuid4().hex}"
+    first, other = receipt(request_id, "+447911123456"), receipt(request_id, "+447700900123")
+    assert post_receipt(receiver, first) == {"status": "stored"}
+    assert post_receipt(receiver, other) == {"status": "stored", "conflict": True}
+    assert post_receipt(receiver, first) == {"status": "duplicate"}
+    assert post_receipt(receiver, other) == {"status": "duplicate"}
+    assert post_receipt(receiver, dict(other, number="447700900123")) == {
+        "status": "duplicate"
+    }  # same digits
+    assert events_of(DELIVERY_RECEIPTS, requestId=request_id) == [first, other]
+    (warning,) = [r.getMessage() for r in caplog.records if "CONFLICT" in r.getMessage()]
+    assert request_id in warning
+    assert "+4477******23" in warning
+    assert "+4479******56" in warning
+    assert "447911123456" not in caplog.text
+    assert "447700900123" not in caplog.text
+
+
+def test_a_conflict_under_another_status_is_reported_too(receiver):
+    request_id = f"reused-{uuid.uuid4().hex}"
+    assert post_receipt(receiver, receipt(request_id, "+447911123456", "SENT")) == {"status": "stored"}
+    later = post_receipt(receiver, receipt(request_id, "+447700900123", "UNDELIVERED"))
+    assert later == {"status": "stored", "conflict": True}
+    same_person = post_receipt(receiver, receipt(request_id, "+447911123456", "DELIVERED"))
+    assert same_person == {"status": "stored", "conflict": True}  # the other number is on record now
+    assert len(events_of(DELIVERY_RECEIPTS, requestId=request_id)) == 3
+
+
+def test_receipts_without_a_number_keep_the_request_and_status_key(receiver):
+    request_id = f"bare-{uuid.uuid4().hex}"
+    assert post_receipt(receiver, receipt(request_id, None)) == {"status": "stored"}
+    assert post_receipt(receiver, receipt(request_id, None)) == {"status": "duplicate"}
+    assert post_receipt(receiver, receipt(request_id, "+447911123456")) == {"status": "duplicate"}
+    assert len(events_of(DELIVERY_RECEIPTS, requestId=request_id)) == 1
+
+
+def test_rows_of_an_earlier_version_count_as_stored_whatever_the_number(receiver):
+    """Rows written before the number digest existed: a key match stays a repeat (no second
+    event during an upgrade while the API retries)."""
+    from airflow.utils.session import create_session
+
+    request_id = f"legacy-{uuid.uuid4().hex}"
+    receiver.store.ensure_schema()
+    with create_session() as session:
+        session.execute(
+            sa.insert(dedupe_table).values(
+                dedupe_key=f"receipt:{request_id}:DELIVERED",
+                asset_name=DELIVERY_RECEIPTS.name,
+                received_at=datetime.now(timezone.utc),
+            )
+        )
+    assert post_receipt(receiver, receipt(request_id, "+447911123456")) == {"status": "duplicate"}
+    assert events_of(DELIVERY_RECEIPTS, requestId=request_id) == []
+
+
+def test_concurrent_repeats_of_two_messages_under_one_request_id_store_each_once(receiver):
+    request_id = f"race-{uuid.uuid4().hex}"
+    payloads = [receipt(request_id, "+447911123456"), receipt(request_id, "+447700900123")] * 8
+    barrier = threading.Barrier(len(payloads))
+
+    def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+        with httpx.Client(timeout=60, trust_env=False) as client:
+            barrier.wait()
+            response = client.post(receiver.receipts_url, json=payload)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+    with concurrent.futures.ThreadPoolExecutor(len(payloads)) as pool:
+        answers = list(pool.map(deliver, payloads))
+    assert sorted(a["status"] for a in answers) == ["duplicate"] * 14 + ["stored"] * 2
+    assert [a.get("conflict") for a in answers if a["status"] == "stored"].count(True) == 1
+    stored = events_of(DELIVERY_RECEIPTS, requestId=request_id)
+    assert sorted(e["number"] for e in stored) == ["+447700900123", "+447911123456"]
+
+
+def test_a_dedupe_table_of_an_earlier_version_gets_the_receipt_columns(tmp_path):
+    """Upgrading the provider: the table created by an earlier version (same name, four
+    columns) gains ``request_id`` and ``number_digest`` and their index, keeping its rows."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE sms_api_webhook_dedupe (dedupe_key VARCHAR(200) PRIMARY KEY, "
+                "asset_name VARCHAR(250) NOT NULL, asset_event_id INTEGER, received_at DATETIME NOT NULL)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO sms_api_webhook_dedupe VALUES ('inbound:old', 'x', 1, '2025-01-01 00:00:00')"
+            )
+        )
+    sessions = sessionmaker(engine)
+
+    for _ in range(2):  # idempotent; a second API-server process does the same
+        MetadataEventStore(session_factory=sessions.begin).ensure_schema()
+    inspector = sa.inspect(engine)
+    columns = {column["name"] for column in inspector.get_columns("sms_api_webhook_dedupe")}
+    assert {"request_id", "number_digest"} <= columns
+    assert "ix_sms_api_webhook_dedupe_request_id" in {
+        i["name"] for i in inspector.get_indexes("sms_api_webhook_dedupe")
+    }
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.text("SELECT dedupe_key FROM sms_api_webhook_dedupe")
+        ).scalars().all() == ["inbound:old"]
+    engine.dispose()

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from airflow_provider_sms import config
 from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import SmsApiConfigError
 from airflow_provider_sms.operators.calls import (
@@ -143,10 +144,10 @@ def test_incoming_reservation_reuse_window() -> None:
 
 def test_receipt_url_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "https://airflow.example.com/")
-    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", "a/long-random-secret")
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", " a_long-random-Secret9 ")
 
     assert callbacks.receipt_url() == (
-        "https://airflow.example.com/sms-api/webhooks/a%2Flong-random-secret/delivery-receipts"
+        "https://airflow.example.com/sms-api/webhooks/a_long-random-Secret9/delivery-receipts"
     )
     assert callbacks.inbound_sms_url().endswith("/inbound-sms")
     assert callbacks.resolve_callback_url(" Airflow ") == callbacks.receipt_url()
@@ -162,7 +163,9 @@ def test_operators_fail_at_once_without_webhook_configuration(monkeypatch: pytes
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
     with pytest.raises(AirflowFailException, match="webhook_base_url"):
         callbacks.resolve_callback_url_or_fail("airflow")
-    assert callbacks.resolve_callback_url_or_fail("https://mine.example.com/cb") == "https://mine.example.com/cb"
+    assert (
+        callbacks.resolve_callback_url_or_fail("https://mine.example.com/cb") == "https://mine.example.com/cb"
+    )
 
 
 def test_receipt_url_needs_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,6 +183,43 @@ def test_receipt_url_needs_configuration(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "airflow.example.com")
     with pytest.raises(SmsApiConfigError, match="absolute URL"):
         callbacks.receipt_url()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "a/long-random-secret",  # openssl rand -base64: "/" became %2F, and every receipt a 404
+        "abc+defghijklmnopq==",
+        "with spaces 0123456789",
+        "caf\u00e9-0123456789abcdef",
+        "percent%2Fencoded-0123",
+    ],
+)
+def test_a_secret_outside_the_url_safe_alphabet_fails_the_task_at_once(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """The receiver refuses it too (same check): no receipt would ever arrive."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "https://airflow.example.com")
+    monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", secret)
+    with pytest.raises(
+        AirflowFailException, match=r"characters other than A-Z, a-z, 0-9, '_' and '-'"
+    ) as caught:
+        callbacks.resolve_callback_url_or_fail("airflow")
+    assert secret not in str(caught.value)
+    assert "token_urlsafe" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [("", "is not set"), ("x" * 15, "shorter than 16"), ("x/" * 10, "characters other than")],
+)
+def test_check_webhook_secret_says_why(secret: str, reason: str) -> None:
+    with pytest.raises(SmsApiConfigError, match=reason):
+        config.check_webhook_secret(secret)
+    config.check_webhook_secret("x" * 16)
+    config.check_webhook_secret("Az09_-" * 6)
 
 
 # --- sensor -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.responses import (
+    check_storable,
     decode_json_object,
     error_from_response,
     parse_delivery_receipt,
@@ -240,6 +241,8 @@ def test_previews_mask_numbers_in_what_they_quote() -> None:
         (RESERVE, {"requestId": "x"}),
         (INCOMING, {"requestId": "x", "status": {"nested": True}}),
         (HLR, {"status": "DELIVERED", "createdAt": "yesterday"}),
+        (HLR, {"status": "DELIVERED", "createdAt": int("1" + "0" * 400)}),  # was an OverflowError
+        (RESERVE, {"requestId": "x", "didNumber": "1", "expiresAt": "1" + "0" * 400}),
         (FRAUD, {"status": "PASSED", "mobilePrefix": "perhaps"}),
     ],
 )
@@ -356,3 +359,50 @@ def test_receipt_validation_errors_name_the_field_never_the_value(field: str, va
 def test_receipt_sip_status_as_a_whole_float_is_read() -> None:
     receipt = parse_delivery_receipt({"requestId": "r1", "status": "ANSWERED", "sipStatus": 200.0})
     assert receipt.sip_status == 200
+
+
+HUGE = int("1" + "0" * 400)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"timestamp": HUGE}, "'timestamp'"),
+        ({"timestamp": str(HUGE)}, "'timestamp'"),
+        ({"callCreatedAt": 1e300}, "'callCreatedAt'"),
+        ({"sipStatus": HUGE}, "'sipStatus'"),
+        ({"sipStatus": str(2**63)}, "'sipStatus'"),
+        ({"number": "+44\ud800"}, "'number'"),
+        ({"status": "DELIVERED\x00"}, "'status'"),
+        ({"extra": {"list": [1, "\udfff"]}}, "'extra.list[1]'"),
+        ({"extra": {"n": -(2**63) - 1}}, "'extra.n'"),
+        ({"\ud800": 1}, "field name"),
+    ],
+)
+def test_receipts_that_cannot_be_stored_or_read_back_are_value_errors(payload: dict, field: str) -> None:
+    """A webhook answers these with 422: the parser is where a payload becomes valid."""
+    receipt = {"requestId": "r1", "number": "+447400123456", "status": "DELIVERED", **payload}
+    with pytest.raises(ValueError, match=r"out of range|surrogate|NUL|timestamp") as caught:
+        parse_delivery_receipt(receipt)
+    assert field in str(caught.value)
+    assert "447400123456" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"text": "a\ud800"}, {"text": "\x00"}, {"timestamp": HUGE}, {"parts": HUGE}, {"to": "\udc00"}],
+)
+def test_inbound_sms_that_cannot_be_stored_or_read_back_are_value_errors(payload: dict) -> None:
+    message = {"from": "447911123456", "to": "447700900000", "messageId": "m1", "text": "hi", **payload}
+    with pytest.raises(ValueError, match=r"out of range|surrogate|NUL|timestamp"):
+        parse_inbound_sms(message)
+
+
+def test_check_storable_accepts_what_json_can_carry_back() -> None:
+    check_storable(
+        {"text": "\U0001f600 \u00e9", "n": [2**63 - 1, -(2**63), 1.5e300, None, True], "nested": {"k": ""}}
+    )
+    deep: list = []
+    for _ in range(900):
+        deep = [deep]
+    check_storable({"deep": deep})  # as deep as json.loads goes, no RecursionError

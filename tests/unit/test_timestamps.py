@@ -58,3 +58,26 @@ def test_iso_date_times(text: str, expected: str) -> None:
 def test_what_is_not_an_iso_date_time(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - pendulum's ParserError, or ours
         parse_iso(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        int("1" + "0" * 400),  # float() of it overflows
+        "1" + "0" * 400,
+        -int("1" + "0" * 400),
+        "1e400",
+        float("inf"),
+        1e300,
+        253402300800000 + 1000,  # milliseconds just past 9999-12-31
+        10**17,
+    ],
+)
+def test_out_of_range_is_a_value_error_that_does_not_quote_the_whole_value(value: object) -> None:
+    with pytest.raises(ValueError, match="not a timestamp") as caught:
+        parse_timestamp(value)
+    assert len(str(caught.value)) < 100
+
+
+def test_the_last_representable_millisecond_is_read() -> None:
+    assert parse_timestamp(253402300799000) == pendulum.datetime(9999, 12, 31, 23, 59, 59, tz="UTC")

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
+import types
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
-from airflow_provider_sms.plugins.store import SaveOutcome, storage_key
+from airflow_provider_sms.plugins.redaction import SecretRedactingApp, redact_scope, route_words
+from airflow_provider_sms.plugins.store import Conflict, EventKey, SaveOutcome, storage_key
 from airflow_provider_sms.plugins.webhooks import (
     MAX_BODY_BYTES,
-    SecretRedactingApp,
     SecretSource,
     SmsApiWebhookPlugin,
     create_app,
-    redact_scope,
 )
 
 SECRET = "s3cr3t-0123456789-abcdef"
@@ -38,24 +40,37 @@ INBOUND = {
 
 
 class MemoryStore:
-    """Dedupes by key like the real store; can be told to fail."""
+    """Dedupes by key like the real store (a key taken for another number is a conflict, not a
+    repeat); can be told to fail."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
-        self.keys: set[str] = set()
+        self.keys: dict[str, str | None] = {}  # key -> number
+        self.numbers: dict[str, tuple[str, int]] = {}  # request id -> (number, event id)
         self.fail_next = 0
         self._lock = threading.Lock()
 
-    def save(self, asset: Any, key: str, payload: dict[str, Any]) -> SaveOutcome:
+    def save(self, asset: Any, key: EventKey, payload: dict[str, Any]) -> SaveOutcome:
         with self._lock:
             if self.fail_next:
                 self.fail_next -= 1
                 raise RuntimeError("database is locked")
-            if key in self.keys:
-                return SaveOutcome(duplicate=True)
-            self.keys.add(key)
-            self.events.append((asset.uri, key, payload))
-            return SaveOutcome(duplicate=False, asset_event_id=len(self.events))
+            name = key.key
+            if name in self.keys:
+                if key.number is None or self.keys[name] in (None, key.number):
+                    return SaveOutcome(duplicate=True)
+                name = f"{key.key}:number:{key.number}"
+                if name in self.keys:
+                    return SaveOutcome(duplicate=True)
+            self.keys[name] = key.number
+            self.events.append((asset.uri, name, payload))
+            event_id = len(self.events)
+            conflict = None
+            if key.request_id is not None and key.number is not None:
+                earlier = self.numbers.setdefault(key.request_id, (key.number, event_id))
+                if earlier[0] != key.number:
+                    conflict = Conflict(asset_event_id=earlier[1], number=earlier[0])
+            return SaveOutcome(duplicate=False, asset_event_id=event_id, conflict=conflict)
 
 
 @pytest.fixture
@@ -107,6 +122,23 @@ class TestStoring:
         client.post(receipts_url(), json=RECEIPT)
         assert [key for _, key, _ in store.events] == ["receipt:req-1:SENT", "receipt:req-1:DELIVERED"]
 
+    def test_a_request_id_stored_for_another_number_is_stored_as_a_conflict(self, client, store, caplog):
+        caplog.set_level(logging.INFO)
+        first = client.post(receipts_url(), json=dict(RECEIPT, number="+447911123456"))
+        other = client.post(receipts_url(), json=dict(RECEIPT, number="+447700900123"))
+        again = client.post(receipts_url(), json=dict(RECEIPT, number="+447700900123"))
+        assert first.json() == {"status": "stored"}
+        assert other.json() == {"status": "stored", "conflict": True}
+        assert again.json() == {"status": "duplicate"}
+        assert len(store.events) == 2
+        (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert "CONFLICT" in warning
+        assert "req-1" in warning
+        assert "+4477******23" in warning
+        assert "+4479******56" in warning
+        assert "447700900123" not in caplog.text
+        assert "447911123456" not in caplog.text
+
     def test_storage_failure_answers_503_so_the_sender_retries(self, client, store):
         store.fail_next = 1
         failed = client.post(inbound_url(), json=INBOUND)
@@ -120,9 +152,13 @@ class TestSecret:
     def test_wrong_secret_looks_exactly_like_an_unknown_path(self, client, store):
         unknown = client.post("/no/such/path", json=RECEIPT)
         wrong = client.post(receipts_url("not-the-secret-at-all"), json=RECEIPT)
-        assert (wrong.status_code, wrong.content) == (unknown.status_code, unknown.content) == (
-            404,
-            b'{"detail":"Not Found"}',
+        assert (
+            (wrong.status_code, wrong.content)
+            == (unknown.status_code, unknown.content)
+            == (
+                404,
+                b'{"detail":"Not Found"}',
+            )
         )
         assert store.events == []
 
@@ -178,6 +214,64 @@ class TestSecret:
             raise OSError("secrets backend down")
 
         assert SecretSource(broken, ttl=0).matches("") is False
+
+    @pytest.mark.parametrize(
+        ("configured", "reason"),
+        [
+            ("", "is not set"),
+            ("short-secret", "shorter than 16"),
+            ("abc/defghijklmnopqrstu", "characters other than"),
+            ("abc+defghijklmnopqrst=", "characters other than"),
+            ("with space inside 0123", "characters other than"),
+            ("caf\u00e9-0123456789abcdef", "characters other than"),
+        ],
+    )
+    def test_an_unusable_secret_refuses_everything_and_says_why_once(self, store, caplog, configured, reason):
+        caplog.set_level(logging.WARNING)
+        client = client_for(store, secret=configured)
+        for candidate in (configured, quote(configured, safe=""), SECRET):
+            if candidate:
+                assert client.post(receipts_url(candidate), json=RECEIPT).status_code == 404
+        assert store.events == []
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1  # once, not per request
+        assert reason in warnings[0]
+        assert "refuses every request" in warnings[0]
+        if configured:
+            assert configured not in caplog.text
+
+    def test_a_fixed_secret_is_used_and_a_new_problem_is_reported(self, caplog):
+        caplog.set_level(logging.WARNING)
+        configured = ["a/b-0123456789abcdef"]
+        source = SecretSource(lambda: configured[0], ttl=0)
+        assert not source.matches("a/b-0123456789abcdef")
+        configured[0] = SECRET
+        assert source.matches(SECRET)
+        configured[0] = "short"
+        assert not source.matches("short")
+        assert ["characters other than" in m or "shorter than" in m for m in caplog.messages] == [True, True]
+
+    def test_the_api_server_reads_the_secret_when_the_plugin_loads(self, monkeypatch, caplog):
+        """Its log says at start-up why every request would be refused; other components (task
+        runners load plugins for macros) neither read the secret nor log about it."""
+        import airflow_provider_sms.plugins.webhooks as webhooks
+
+        caplog.set_level(logging.WARNING)
+        reads: list[int] = []
+
+        def read() -> str:
+            reads.append(1)
+            return "abc/defghijklmnopqrstu"
+
+        monkeypatch.setattr(webhooks, "secrets", SecretSource(read, ttl=0))
+        monkeypatch.delitem(sys.modules, "airflow.api_fastapi.app", raising=False)
+        SmsApiWebhookPlugin.on_load()
+        assert (reads, caplog.messages) == ([], [])
+        server_module = "airflow.api_fastapi.app"
+        monkeypatch.setitem(sys.modules, server_module, types.ModuleType(server_module))
+        SmsApiWebhookPlugin.on_load()
+        assert reads == [1]
+        assert "characters other than A-Z" in caplog.text
 
 
 class TestRefusals:
@@ -267,6 +361,79 @@ class TestRefusals:
         assert client.get(inbound_url()).status_code == 405
 
 
+HUGE = int("1" + "0" * 400)
+
+
+def raw_json(payload: dict[str, Any], **raw: str) -> bytes:
+    """``payload`` as JSON, with ``raw`` fields spliced in as literal JSON text."""
+    body = json.dumps(payload)[:-1]
+    return (body + "".join(f', "{k}": {v}' for k, v in raw.items()) + "}").encode()
+
+
+class TestUnstorablePayloads:
+    """Payloads Airflow could store but not give back (or PostgreSQL would refuse), and numbers
+    whose conversion overflows: a 4xx, never a 5xx the sender retries for 24 hours."""
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            (raw_json({k: v for k, v in INBOUND.items() if k != "text"}, text='"\\ud800"'), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "text"}, text='"ok \\udfff then"'), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "from"}, **{"from": '"\\ud83d"'}), 422),
+            (raw_json(INBOUND, note='{"deep": ["\\udc00"]}'), 422),
+            (raw_json(INBOUND, **{"\\ud800key": "1"}), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "text"}, text='"a\\u0000b"'), 422),
+            (json.dumps(INBOUND).replace("Private", "Pri\\ud800vate").encode(), 422),
+            (json.dumps(INBOUND).replace("Private", "Pri\\u0000vate").encode(), 422),
+            (json.dumps(INBOUND).encode().replace(b"Private", b"Pri\xed\xa0\x80vate"), 400),  # raw surrogate
+            (json.dumps(INBOUND).encode().replace(b"Private", b"Pri\xffvate"), 400),
+            (json.dumps(INBOUND).encode("utf-16"), 400),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "timestamp"}, timestamp=str(HUGE)), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "timestamp"}, timestamp=f'"{HUGE}"'), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "timestamp"}, timestamp="1e300"), 422),
+            (raw_json({k: v for k, v in INBOUND.items() if k != "parts"}, parts=str(HUGE)), 422),
+            (raw_json(INBOUND, anything=str(2**63)), 422),
+        ],
+    )
+    def test_inbound_sms_is_refused_with_a_4xx(self, client, store, body, status):
+        response = client.post(inbound_url(), content=body)
+        assert response.status_code == status, response.text
+        assert store.events == []
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            raw_json({k: v for k, v in RECEIPT.items() if k != "timestamp"}, timestamp=str(HUGE)),
+            raw_json(RECEIPT, callEndedAt=str(-HUGE)),
+            raw_json(RECEIPT, sipStatus=str(HUGE)),
+            raw_json(RECEIPT, sipStatus=f'"{HUGE}"'),
+            raw_json({k: v for k, v in RECEIPT.items() if k != "number"}, number='"+44\\ud800"'),
+            raw_json({k: v for k, v in RECEIPT.items() if k != "requestId"}, requestId='"r\\u0000"'),
+        ],
+    )
+    def test_receipts_are_refused_with_422(self, client, store, body):
+        response = client.post(receipts_url(), content=body)
+        assert response.status_code == 422, response.text
+        assert "invalid delivery-receipts payload" in response.json()["detail"]
+        assert store.events == []
+
+    def test_the_refusal_names_the_field_not_the_value(self, client):
+        body = raw_json({k: v for k, v in INBOUND.items() if k != "text"}, text='"secret \\ud800 words"')
+        detail = client.post(inbound_url(), content=body).json()["detail"]
+        assert "'text'" in detail
+        assert "surrogate" in detail
+        assert "secret" not in detail
+
+    def test_emoji_and_other_valid_text_are_stored(self, client, store):
+        text = "Ja \U0001f600 \u00e9\u00e8 \u4f60\u597d"
+        body = json.dumps(dict(INBOUND, text=text)).encode()  # emoji escaped as a surrogate pair
+        assert b"\\ud83d\\ude00" in body
+        assert client.post(inbound_url(), content=body).json() == {"status": "stored"}
+        with_bom = b"\xef\xbb\xbf" + json.dumps(RECEIPT).encode()
+        assert client.post(receipts_url(), content=with_bom).status_code == 200
+        assert [payload.get("text") for _, _, payload in store.events] == [text, None]
+
+
 class TestPrivacy:
     def test_logs_hold_no_full_number_no_text_and_no_secret(self, client, store, caplog, capfd):
         caplog.set_level(logging.DEBUG)
@@ -307,25 +474,105 @@ class TestPrivacy:
         assert "447911123456" not in logged
         assert "Private words here" not in logged
 
-    def test_redacting_wrapper_blanks_the_secret_in_the_shared_scope(self, store):
-        seen: dict[str, Any] = {}
+
+def percent_encoded(text: str) -> str:
+    return "".join(f"%{ord(ch):02X}" for ch in text)
+
+
+# Relative to the mount point (/sms-api in the API server); "?" starts a query string.
+ODD_PATHS = [
+    f"/webhooks/{SECRET}/inbound-sms",
+    f"/webhooks//{SECRET}/inbound-sms",
+    f"/webhooks/a%2F{SECRET}/inbound-sms",
+    f"/webhooks/a%2f{SECRET}/inbound-sms",
+    f"/webhooks/{SECRET}%2Finbound-sms",
+    f"/webhooks/extra/{SECRET}/more/inbound-sms",
+    f"/webhooks/{SECRET}/inbound-sms/",
+    f"/webhooks/{SECRET}/",
+    f"/webhooks/guess/inbound-sms/{SECRET}",
+    f"/webhooks/{SECRET}/inbound-sms?token={SECRET}",
+    f"/webhooks/x/inbound-sms?{SECRET}",
+    f"/webhooks/{percent_encoded(SECRET)}/inbound-sms",
+    f"/webhooks/{SECRET[:-1]}/inbound-sms",
+    f"/Webhooks/{SECRET}/inbound-sms",
+    f"/webhook/{SECRET}/inbound-sms",
+    f"/{SECRET}/inbound-sms",
+    f"/webhooks/{SECRET}",
+]
+
+
+def pieces(secret: str, size: int = 10) -> list[str]:
+    """Every ``size``-character piece of the secret: a near miss must not show either."""
+    return [secret[i : i + size] for i in range(len(secret) - size + 1)]
+
+
+class TestAccessLogRedaction:
+    """What an access log reads from the shared scope: uvicorn's (Airflow 3.1) when the response
+    starts, Airflow 3.3's ``http.access`` after it. Over real HTTP in the API server:
+    tests/airflow_e2e/test_webhook_attacks.py."""
+
+    @pytest.fixture
+    def logged(self, store: MemoryStore) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def mounted(self, store: MemoryStore, logged: list[str]) -> TestClient:
         inner = SecretRedactingApp(create_app(secrets=SecretSource(lambda: SECRET, ttl=0), store=store))
 
-        async def access_log(scope, receive, send):  # what Airflow's access-log middleware reads
-            await inner(scope, receive, send)
-            seen["path"], seen["raw_path"] = scope["path"], scope["raw_path"]
+        def line(scope: dict[str, Any]) -> str:
+            return f"{scope['path']} {scope['raw_path']!r} {scope['query_string']!r}"
 
-        client = TestClient(access_log)
-        for secret in (SECRET, "wrong-secret"):
-            assert client.post(inbound_url(secret), json=INBOUND).status_code in (200, 404)
-            assert seen["path"] == "/webhooks/***/inbound-sms"
-            assert seen["raw_path"] == b"/webhooks/***/inbound-sms"
+        async def access_log(scope, receive, send):
+            async def on_send(message):
+                if message["type"] == "http.response.start":
+                    logged.append(line(scope))
+                await send(message)
+
+            await inner(scope, receive, on_send)
+            logged.append(line(scope))
+
+        return TestClient(access_log, raise_server_exceptions=False)
+
+    @pytest.mark.parametrize("path", ODD_PATHS)
+    @pytest.mark.parametrize("method", ["POST", "GET", "PUT"])
+    def test_no_request_shape_shows_the_secret(self, mounted, logged, path, method):
+        response = mounted.request(method, path, json=INBOUND, follow_redirects=False)
+        assert response.status_code in (200, 307, 404, 405)
+        assert len(logged) == 2
+        for piece in pieces(SECRET):
+            assert piece not in "\n".join(logged)
+
+    def test_the_route_still_sees_the_real_path_and_the_log_its_shape(self, mounted, logged, store):
+        assert mounted.post(inbound_url(), json=INBOUND).json() == {"status": "stored"}
+        assert mounted.post(f"/webhooks//{SECRET}/inbound-sms", json=INBOUND).status_code == 404
+        assert logged == ["/webhooks/***/inbound-sms b'/webhooks/***/inbound-sms' b''"] * 4
         assert len(store.events) == 1
 
-    def test_redact_scope_touches_only_the_segment_after_webhooks(self):
-        scope = {"path": "/sms-api/webhooks/abc/inbound-sms", "raw_path": b"/sms-api/webhooks/a%2Fb/x"}
-        redact_scope(scope)
-        assert scope == {"path": "/sms-api/webhooks/***/inbound-sms", "raw_path": b"/sms-api/webhooks/***/x"}
+    @pytest.mark.parametrize(
+        ("path", "shown"),
+        [
+            ("/sms-api/webhooks/abc/inbound-sms", "/sms-api/webhooks/***/inbound-sms"),
+            ("/sms-api/webhooks//a/b/delivery-receipts/", "/sms-api/webhooks/***/delivery-receipts/"),
+            ("/sms-api/webhooks/abc/inbound-sms/abc", "/sms-api/webhooks/***/inbound-sms/***"),
+            ("/sms-api/nothing/here", "/sms-api/***"),
+            ("/sms-api", "/sms-api"),
+        ],
+    )
+    def test_redact_scope_keeps_only_the_words_of_the_routes(self, path, shown):
+        words = route_words(create_app(secrets=SecretSource(lambda: SECRET, ttl=0), store=MemoryStore()))
+        assert words == {"webhooks", "delivery-receipts", "inbound-sms"}
+        scope = {"path": path, "root_path": "/sms-api", "raw_path": b"ignored", "query_string": b"a=b"}
+        redact_scope(scope, words)
+        assert (scope["path"], scope["raw_path"], scope["query_string"]) == (shown, shown.encode(), b"")
+
+    def test_a_mount_that_strips_the_prefix_is_redacted_too(self):
+        """Starlette before 0.33 handed mounted apps the path without the mount point."""
+        scope = {"path": "/webhooks/abc/inbound-sms", "root_path": "/sms-api", "query_string": b""}
+        redact_scope(scope, frozenset({"webhooks", "inbound-sms"}))
+        assert (scope["path"], scope["raw_path"]) == (
+            "/webhooks/***/inbound-sms",
+            b"/sms-api/webhooks/***/inbound-sms",
+        )
 
 
 class TestStorageKey:
