@@ -17,6 +17,7 @@ from airflow_provider_sms.api.numbers import mask_number, normalize_number
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.operators.sms import numbers_from_value
+from airflow_provider_sms.summaries import USAGE_SUMMARIES, add_summary_outlet, publish_summary, usage_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,6 +28,7 @@ class _LookupOperator(BaseOperator):
 
     method: ClassVar[str]
     what: ClassVar[str]
+    paid_kind: ClassVar[str]
     template_fields: Sequence[str] = ("number", "numbers", "sms_api_conn_id")
     ui_color = "#e0eef8"
 
@@ -44,6 +46,7 @@ class _LookupOperator(BaseOperator):
         self.number = number
         self.numbers = numbers
         self.sms_api_conn_id = sms_api_conn_id
+        add_summary_outlet(self, USAGE_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -55,6 +58,7 @@ class _LookupOperator(BaseOperator):
         if self.numbers is None:
             result = lookup(self.number).to_dict()
             self._log(self.number, result, reveal)
+            publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind))
             return result
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
@@ -71,6 +75,7 @@ class _LookupOperator(BaseOperator):
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")
+        publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind, len(results)))
         return results
 
     def _log(self, number: object, result: dict[str, Any], reveal: bool) -> None:
@@ -91,6 +96,7 @@ class HlrLookupOperator(_LookupOperator):
     """
 
     method = "hlr_lookup"
+    paid_kind = "hlr"
     what = "HLR look-up"
 
 
@@ -106,6 +112,7 @@ class FraudCheckOperator(_LookupOperator):
     """
 
     method = "fraud_check"
+    paid_kind = "fraud_check"
     what = "Fraud check"
 
 

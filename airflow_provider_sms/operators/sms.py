@@ -20,6 +20,7 @@ from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.journal import Outcome, SendJournal, SendResult, send_once
+from airflow_provider_sms.summaries import SMS_SUMMARIES, add_summary_outlet, publish_summary, sms_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -103,6 +104,7 @@ class SendSmsOperator(BaseOperator):
         self.journal_path = journal_path
         self.max_workers = max_workers
         self.sms_api_conn_id = sms_api_conn_id
+        add_summary_outlet(self, SMS_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -130,6 +132,7 @@ class SendSmsOperator(BaseOperator):
         journal = SendJournal.for_task(context, self.journal_path)
         results = self._send_all(journal, targets, callback_url, reveal)
         report = build_report(results, invalid)
+        publish_summary(context, SMS_SUMMARIES, sms_summary(report))
         xcom = report
         if report["counts"]["numbers"] > LARGE_LIST:
             # XCom lives in the metadata database: keep it small, the full report beside the journal.
