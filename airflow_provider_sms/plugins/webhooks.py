@@ -45,6 +45,7 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.responses import parse_delivery_receipt, parse_inbound_sms
 from airflow_provider_sms.api.results import DeliveryReceipt, InboundSms
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
+from airflow_provider_sms.plugins.dashboard import DASHBOARD_APP, DASHBOARD_VIEW
 from airflow_provider_sms.plugins.store import EventNotStoredError, MetadataEventStore, SaveOutcome
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,12 @@ app = create_app()
 
 
 class SmsApiWebhookPlugin(AirflowPlugin):
-    """Mounts the SMS API webhook receiver in the Airflow API server under ``/sms-api``."""
+    """Mounts the SMS API webhook receiver in the Airflow API server under ``/sms-api``, and the
+    "SMS & Voice" page (:mod:`~airflow_provider_sms.plugins.dashboard`) under ``/sms-api/dashboard``."""
 
     name = "sms_api"
-    fastapi_apps = [{"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"}]
+    fastapi_apps = [
+        DASHBOARD_APP,  # first: the webhook app's /sms-api prefix would also take /sms-api/dashboard
+        {"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"},
+    ]
+    external_views = [DASHBOARD_VIEW]
