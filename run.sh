@@ -17,6 +17,11 @@ setup() {
     "$VENV/bin/python" -m pip install --quiet -e ".[test,bench]"
 }
 
+setup_browser() {
+    # The browser test of the "SMS & Voice" page drives Debian's chromium (installed if missing).
+    scripts/install_chromium.sh
+}
+
 case "${1:-}" in
     demo)
         setup
@@ -24,6 +29,7 @@ case "${1:-}" in
         ;;
     test)
         setup
+        setup_browser
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy"
         exec "$VENV/bin/python" -m pytest "${@:2}"

@@ -15,6 +15,7 @@ from html import escape
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 34
 MAX_X_LABELS = 8
+MAX_BAR_WIDTH = 60
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, st
     plot_h = HEIGHT - TOP - BOTTOM
     x_of = [LEFT + slot * (i + 0.5) for i in range(len(labels))]
     body = _frame(y_max, False, labels, x_of)
-    bar_w = max(1.0, slot * 0.7)
+    bar_w = max(1.0, min(slot * 0.7, MAX_BAR_WIDTH))
     for i, label in enumerate(labels):
         base = 0.0
         for j, s in enumerate(series):
@@ -136,12 +137,15 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, p
     return _svg("lines", title, _frame(y_max, percent, labels, x_of) + lines + marks)
 
 
-def funnel_chart(title: str, rows: Sequence[tuple[str, Sequence[Series]]]) -> str:
-    """One horizontal stacked bar per row (a send run), each series a share of the row's total."""
+def funnel_chart(title: str, rows: Sequence[tuple[str, str, Sequence[Series]]]) -> str:
+    """One horizontal stacked bar per row ``(label, key, parts)``, each part a share of the row's total.
+
+    The row's ``key`` (a run id) is each mark's ``data-key``.
+    """
     row_h, left = 44, 8
     height = TOP + len(rows) * row_h
     body = []
-    for index, (label, parts) in enumerate(rows):
+    for index, (label, key, parts) in enumerate(rows):
         total = sum(p.values[0] or 0 for p in parts) or 1
         y = TOP + index * row_h
         body.append(f'<text class="tick row-label" x="{left}" y="{y + 12}">{escape(label)}</text>')
@@ -151,7 +155,7 @@ def funnel_chart(title: str, rows: Sequence[tuple[str, Sequence[Series]]]) -> st
             if value <= 0:
                 continue
             w = (WIDTH - RIGHT - left) * value / total
-            attrs = f'x="{x:.1f}" y="{y + 18}" width="{w:.1f}" height="{row_h - 24}"'
+            attrs = f'data-key="{escape(key)}" x="{x:.1f}" y="{y + 18}" width="{w:.1f}" height="{row_h - 24}"'
             body.append(_mark("rect", part, label, value, attrs))
             x += w
     svg = _svg("funnel", title, body)

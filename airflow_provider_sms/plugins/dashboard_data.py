@@ -217,8 +217,12 @@ def _latest_statuses(receipts: Iterable[Event]) -> dict[str, str]:
     return latest
 
 
-def _is_call_receipt(extra: dict[str, Any]) -> bool:
-    return extra.get("sipStatus") is not None or extra.get("callCreatedAt") is not None
+CALL_FIELDS = ("sipStatus", "callCreatedAt", "callReceivedAt")
+
+
+def is_call_receipt(extra: dict[str, Any]) -> bool:
+    """A call's status callback (flash, pin/text-to-speech, incoming-call verification), not an SMS's."""
+    return any(extra.get(name) is not None for name in CALL_FIELDS)
 
 
 def delivery_section(receipts: list[Event], sends: list[Event], window: Window) -> dict[str, Any]:
@@ -226,7 +230,7 @@ def delivery_section(receipts: list[Event], sends: list[Event], window: Window) 
     per_day: dict[date, Counter[str]] = {day: Counter() for day in window.days}
     sms_receipts, calls = [], 0
     for event in receipts:
-        if _is_call_receipt(event.extra):
+        if is_call_receipt(event.extra):
             calls += event.timestamp >= window.since
             continue
         sms_receipts.append(event)

@@ -169,7 +169,8 @@ def delivery(section: dict[str, Any]) -> str:
         rows = []
         for run in section["funnels"]:
             label = f"{_run_label(run['at'])}  {run['task']}  ({run['sent']:,} sent)"
-            rows.append((label, [Series(name, css, [run[key]]) for key, name, css in FUNNEL_PARTS]))
+            parts = [Series(name, css, [run[key]]) for key, name, css in FUNNEL_PARTS]
+            rows.append((label, str(run["run_id"]), parts))
         keyed = [Series(name, css, []) for _, name, css in FUNNEL_PARTS]
         caption = "Per send run: what became of the messages sent"
         figures.append(_figure("funnel", caption, funnel_chart("Funnel", rows), keyed))

@@ -124,7 +124,9 @@ def test_the_page_shows_counts_never_numbers_or_texts():
         "funnel",
     }
     assert kinds == expected | {"inbound", "spend"}
-    assert 'data-series="Delivered" data-label="03-09 12:00  campaign.send  (5 sent)" data-value="1"' in html
+    mark = 'data-series="Delivered" data-label="03-09 12:00  campaign.send  (5 sent)" data-value="1" '
+    mark += 'data-key="c1"'
+    assert mark in html
 
 
 def test_no_events_is_the_empty_state_with_what_to_run():
