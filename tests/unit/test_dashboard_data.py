@@ -8,7 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_sms.plugins.dashboard_charts import Series, bar_chart, line_chart, nice_max
-from airflow_provider_sms.plugins.dashboard_data import Event, Events, Window, build_dashboard
+from airflow_provider_sms.plugins.dashboard_data import (
+    Event,
+    Events,
+    Inbound,
+    Receipt,
+    Window,
+    build_dashboard,
+)
 from airflow_provider_sms.plugins.dashboard_view import render
 from airflow_provider_sms.summaries import HYGIENE_SUMMARIES, SMS_SUMMARIES, USAGE_SUMMARIES, receipt_key
 
@@ -66,7 +73,12 @@ def events() -> Events:
         Event(at(3), {"text": "unsubscribe"}),
     ]
     summaries = {HYGIENE_SUMMARIES.name: hygiene, SMS_SUMMARIES.name: sms, USAGE_SUMMARIES.name: usage}
-    return Events(receipts=sorted(receipts, key=lambda e: e.timestamp), inbound=inbound, summaries=summaries)
+    receipts.sort(key=lambda r: r.timestamp)
+    return Events(
+        receipts=[Receipt.from_event(e.timestamp, e.extra) for e in receipts],
+        inbound=[Inbound(e.timestamp.date(), e.extra.get("text")) for e in inbound],
+        summaries=summaries,
+    )
 
 
 def test_window_is_whole_utc_days_and_bounded():
