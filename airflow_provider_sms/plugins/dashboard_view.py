@@ -30,9 +30,9 @@ EMPTY_STATE = """
   <p>This page draws what the provider records as Airflow Asset events: the run summaries of
   its operators, and the delivery receipts and inbound SMS its webhooks store.</p>
   <ol>
-    <li>Try it locally: <code>./run.sh demo --keep-home</code> runs the number-hygiene DAG and a small
-    campaign against the sandbox and keeps its Airflow home; then
-    <code>AIRFLOW_HOME=.airflow-demo .venv/bin/airflow api-server</code> and open this page.</li>
+    <li>Try it locally: <code>./run.sh demo --keep-home</code> runs the number-hygiene DAG against
+    the sandbox and keeps its Airflow home; then
+    <code>AIRFLOW_HOME=$PWD/.airflow-demo .venv/bin/airflow api-server</code> and open this page.</li>
     <li>In your deployment: run a DAG with <code>NumberHygieneOperator</code> or <code>SendSmsOperator</code>
     (with <code>callback_url="airflow"</code> and <code>[sms_api] webhook_secret</code> set, so that
     delivery receipts come back).</li>
