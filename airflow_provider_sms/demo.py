@@ -6,6 +6,10 @@ test`` over the bundled sample list of 3,000 numbers, prints what the hygiene fo
 it cost (the sandbox's own ledger of paid requests), and says where the result files are
 (``./demo-output/``). Everything it started is stopped and the Airflow home removed, also on
 Ctrl-C or failure. Run it from a clone of the repository (the DAG lives in ``example_dags/``).
+
+With ``--keep-home`` the Airflow home (its database: the run's summary and the paid requests)
+is kept, and reused by the next ``--keep-home`` run, so that the "SMS & Voice" page
+(docs/dashboard.md) has something to show: the demo prints how to open it.
 """
 
 from __future__ import annotations
@@ -43,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="result folder")
     parser.add_argument("--keep-output", action="store_true", help="keep earlier results and reuse them")
     parser.add_argument("--rate-limit", type=int, default=DEMO_RATE_LIMIT, help="requests/s (real API: 30)")
+    parser.add_argument(
+        "--keep-home", action="store_true", help="keep ./.airflow-demo (for the SMS & Voice page), reuse it"
+    )
     args = parser.parse_args(argv)
-    return Demo(args.input.resolve(), args.output.resolve(), args.keep_output, args.rate_limit).run()
+    demo = Demo(args.input.resolve(), args.output.resolve(), args.keep_output, args.rate_limit)
+    demo.keep_home = args.keep_home
+    return demo.run()
 
 
 class Demo:
@@ -57,12 +66,14 @@ class Demo:
         self.dag_file = _find_dag_file()
         self.sandbox: subprocess.Popen[str] | None = None
         self.log_path = self.home / "demo.log"
+        self.keep_home = False
 
     def run(self) -> int:
         started = time.monotonic()
         print("Number-list hygiene demo: an Airflow DAG checking a list of phone numbers against the API")
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home.mkdir(parents=True)
+        if not self.keep_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         if not self.keep_output:
             shutil.rmtree(self.output, ignore_errors=True)
         try:
@@ -84,10 +95,18 @@ class Demo:
             return 130
         finally:
             self._stop_sandbox()
-            shutil.rmtree(self.home, ignore_errors=True)
+            if not self.keep_home:
+                shutil.rmtree(self.home, ignore_errors=True)
         elapsed = time.monotonic() - started
-        print(f"[4/4] Done in {elapsed:.0f} s; sandbox stopped, {_rel(self.home)} removed.\n")
+        kept = "kept" if self.keep_home else "removed"
+        print(f"[4/4] Done in {elapsed:.0f} s; sandbox stopped, {_rel(self.home)} {kept}.\n")
         self._print_summary(summary, ledger)
+        if self.keep_home:
+            print(
+                f"\nThe SMS & Voice page: AIRFLOW_HOME={self.home} {Path(sys.executable).parent}/airflow "
+                "api-server --port 8080\n  then open http://localhost:8080/plugin/sms-voice "
+                f"(user admin, password in {self.home}/simple_auth_manager_passwords.json.generated)"
+            )
         return 0
 
     # -- the sandbox -------------------------------------------------------------------

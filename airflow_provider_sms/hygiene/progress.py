@@ -106,6 +106,7 @@ class HygieneSummary:
     unique_numbers: int
     duplicate_rows: int
     api_calls: int
+    checked_numbers: int
     calls_saved: int
     calls_saved_by: dict[str, int]
     unchecked_rows: int
@@ -125,6 +126,7 @@ class HygieneSummary:
             unique_numbers=stats.unique_numbers,
             duplicate_rows=stats.duplicate_rows,
             api_calls=stats.api_calls,
+            checked_numbers=stats.checked_numbers,
             calls_saved=stats.calls_saved,
             calls_saved_by={
                 "duplicates": stats.saved_by_duplicates,

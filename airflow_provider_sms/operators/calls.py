@@ -25,6 +25,7 @@ from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.sending.journal import Contact, JournalEntry, Outcome, SendJournal, Sent
+from airflow_provider_sms.summaries import USAGE_SUMMARIES, add_summary_outlet, publish_summary, usage_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,6 +55,7 @@ class _JournalledCallOperator(BaseOperator):
         self.callback_url = callback_url
         self.journal_path = journal_path
         self.sms_api_conn_id = sms_api_conn_id
+        add_summary_outlet(self, USAGE_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -94,6 +96,7 @@ class _JournalledCallOperator(BaseOperator):
                 raise result.exception
             raise AirflowFailException(result.error)
         self.log.info("%s to %s: request id %s", self.kind, masked, result.request_id)
+        publish_summary(context, USAGE_SUMMARIES, usage_summary("calls", int(result.outcome is Outcome.SENT)))
         return dict(result.result or {"request_id": result.request_id})
 
 

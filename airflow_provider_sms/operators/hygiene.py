@@ -20,6 +20,12 @@ from airflow_provider_sms.hygiene.options import (
     HygieneOptions,
     parse_max_age,
 )
+from airflow_provider_sms.summaries import (
+    HYGIENE_SUMMARIES,
+    add_summary_outlet,
+    hygiene_summary,
+    publish_summary,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -120,6 +126,7 @@ class NumberHygieneOperator(BaseOperator):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
         self.progress_interval = progress_interval
+        add_summary_outlet(self, HYGIENE_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -152,6 +159,7 @@ class NumberHygieneOperator(BaseOperator):
         finally:
             self._checking = False
         result = summary.to_dict()
+        publish_summary(context, HYGIENE_SUMMARIES, hygiene_summary(result))
         self.log.info(
             "Number hygiene done: %d rows in %.1f s; %s; %d API calls, %d saved",
             summary.rows,

@@ -20,6 +20,7 @@ from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
+from airflow_provider_sms.summaries import USAGE_SUMMARIES, add_summary_outlet, publish_summary, usage_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,6 +30,7 @@ class _LookupOperator(BaseOperator):
     """One look-up per number: ``number=`` returns one result dict, ``numbers=`` a dict keyed by number."""
 
     what: ClassVar[str]
+    paid_kind: ClassVar[str]
     template_fields: Sequence[str] = ("number", "numbers", "sms_api_conn_id")
     ui_color = "#e0eef8"
 
@@ -46,6 +48,7 @@ class _LookupOperator(BaseOperator):
         self.number = number
         self.numbers = numbers
         self.sms_api_conn_id = sms_api_conn_id
+        add_summary_outlet(self, USAGE_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -56,6 +59,7 @@ class _LookupOperator(BaseOperator):
         if self.numbers is None:
             result = self._lookup(str(self.number))
             self._log(self.number, result, reveal)
+            publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind))
             return result
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
@@ -73,6 +77,7 @@ class _LookupOperator(BaseOperator):
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")
+        publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind, len(results)))
         return results
 
     def build_request(self, number: str) -> ApiRequest[HlrResult | FraudCheckResult]:
@@ -99,6 +104,7 @@ class HlrLookupOperator(_LookupOperator):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
+    paid_kind = "hlr"
     what = "HLR look-up"
 
     def build_request(self, number: str) -> ApiRequest[HlrResult]:
@@ -116,6 +122,7 @@ class FraudCheckOperator(_LookupOperator):
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
+    paid_kind = "fraud_check"
     what = "Fraud check"
 
     def build_request(self, number: str) -> ApiRequest[FraudCheckResult]:

@@ -27,6 +27,7 @@ from airflow_provider_sms.sending.recipients import (
 )
 from airflow_provider_sms.sending.report import build_report, load_report, log_failures, report_for_xcom
 from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
+from airflow_provider_sms.summaries import SMS_SUMMARIES, add_summary_outlet, publish_summary, sms_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -106,6 +107,7 @@ class SendSmsOperator(BaseOperator):
         self.journal_path = journal_path
         self.max_workers = max_workers
         self.sms_api_conn_id = sms_api_conn_id
+        add_summary_outlet(self, SMS_SUMMARIES)
 
     @cached_property
     def hook(self) -> SmsApiHook:
@@ -136,6 +138,7 @@ class SendSmsOperator(BaseOperator):
             self.hook, journal, recipients.numbers, message, max_workers=self.max_workers, reveal=reveal
         )
         report = build_report(results, recipients.invalid)
+        publish_summary(context, SMS_SUMMARIES, sms_summary(report))
         xcom = report_for_xcom(report, journal, self.log)
         log_failures(self.log, results, reveal)
         counts = report["counts"]

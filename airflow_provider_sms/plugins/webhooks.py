@@ -53,6 +53,7 @@ from airflow_provider_sms.api.responses import parse_delivery_receipt, parse_inb
 from airflow_provider_sms.api.results import DeliveryReceipt, InboundSms
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
 from airflow_provider_sms.exceptions import EventNotStoredError, SmsApiConfigError
+from airflow_provider_sms.plugins.dashboard import DASHBOARD_APP, DASHBOARD_VIEW
 from airflow_provider_sms.plugins.redaction import SecretRedactingApp
 from airflow_provider_sms.plugins.store import EventKey, MetadataEventStore, SaveOutcome
 
@@ -306,10 +307,15 @@ app = create_app(secrets=secrets)
 
 
 class SmsApiWebhookPlugin(AirflowPlugin):
-    """Mounts the SMS API webhook receiver in the Airflow API server under ``/sms-api``."""
+    """Mounts the SMS API webhook receiver in the Airflow API server under ``/sms-api``, and the
+    "SMS & Voice" page (:mod:`~airflow_provider_sms.plugins.dashboard`) under ``/sms-api/dashboard``."""
 
     name = "sms_api"
-    fastapi_apps = [{"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"}]
+    fastapi_apps = [
+        DASHBOARD_APP,  # first: the webhook app's /sms-api prefix would also take /sms-api/dashboard
+        {"app": SecretRedactingApp(app), "url_prefix": URL_PREFIX, "name": "SMS API webhooks"},
+    ]
+    external_views = [DASHBOARD_VIEW]
 
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:

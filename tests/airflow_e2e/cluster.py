@@ -73,6 +73,9 @@ class AirflowCluster:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.webhook_secret = secrets.token_urlsafe(24)
+        # Real sign-in (SimpleAuthManager users), so that a request without a token gets nothing.
+        self.passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
+        (self.home / "passwords.json").write_text(json.dumps(self.passwords))
         self.env = self._environment(parallelism, env or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._client: httpx.Client | None = None
@@ -89,7 +92,9 @@ class AirflowCluster:
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__API__BASE_URL": self.base_url,
@@ -132,7 +137,7 @@ class AirflowCluster:
         remaining = max(1.0, deadline - time.monotonic())
         try:
             wait_until("all Airflow components to be healthy", self._healthy, remaining, interval=1.0)
-            token = wait_until("a JWT from /auth/token", self._token, 30)
+            token = wait_until("a JWT from POST /auth/token", self._token, 30)
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n{self.log_tails()}") from None
         self._client.headers["Authorization"] = f"Bearer {token}"
@@ -165,8 +170,13 @@ class AirflowCluster:
         return all((health.get(part) or {}).get("status") == "healthy" for part in wanted)
 
     def _token(self) -> str | None:
+        return self.token_for("admin")
+
+    def token_for(self, username: str) -> str | None:
+        """A JWT of ``username`` (``admin`` or ``viewer``) from ``POST /auth/token``."""
         assert self._client is not None
-        response = self._client.get("/auth/token")
+        body = {"username": username, "password": self.passwords[username]}
+        response = self._client.post("/auth/token", json=body)
         return response.json().get("access_token") if response.status_code in (200, 201) else None
 
     def _kill(self, name: str, grace: float = 5.0) -> None:

@@ -3,8 +3,8 @@ for all end-to-end tests of the session; both always torn down.
 
 The sandbox calls back into Airflow's API server: delivery receipts through the
 ``callback_url="airflow"`` URL the operators build from ``[sms_api]`` configuration, inbound
-SMS through its ``webhook_url``. The DAGs folder holds the three example DAGs and
-``dags/incoming_call_check.py``.
+SMS through its ``webhook_url``. The DAGs folder holds the three example DAGs,
+``dags/incoming_call_check.py`` and ``dags/list_hygiene.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ E2E_DAGS = [
     REPO_ROOT / "example_dags" / "delivery_report.py",
     REPO_ROOT / "example_dags" / "inbound_opt_out.py",
     Path(__file__).parent / "dags" / "incoming_call_check.py",
+    Path(__file__).parent / "dags" / "list_hygiene.py",
 ]
-DAG_IDS = ["sms_campaign", "delivery_report", "inbound_opt_out", "incoming_call_check"]
+DAG_IDS = ["sms_campaign", "delivery_report", "inbound_opt_out", "incoming_call_check", "list_hygiene"]
 
 
 @dataclass

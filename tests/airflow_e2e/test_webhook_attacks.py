@@ -37,7 +37,8 @@ def inbound(message_id: str) -> dict[str, object]:
 def test_plugin_is_loaded_in_the_api_server(deployment: Deployment):
     plugins = deployment.airflow.api("GET", "/plugins")["plugins"]
     (ours,) = [p for p in plugins if p["name"] == "sms_api"]
-    assert ours["fastapi_apps"][0]["url_prefix"] == "/sms-api"
+    assert [app["url_prefix"] for app in ours["fastapi_apps"]] == ["/sms-api/dashboard", "/sms-api"]
+    assert [view["url_route"] for view in ours["external_views"]] == ["sms-voice"]
 
 
 def test_wrong_and_missing_secrets_look_like_unknown_paths(deployment: Deployment, client):
