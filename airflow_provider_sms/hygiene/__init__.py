@@ -6,19 +6,24 @@
 
 from __future__ import annotations
 
-from airflow_provider_sms.hygiene.engine import HygieneEngine
+from airflow_provider_sms.hygiene.claim import OutputClaimedError
+from airflow_provider_sms.hygiene.engine import HygieneAccountingError, HygieneEngine
 from airflow_provider_sms.hygiene.options import HygieneOptions, parse_max_age
+from airflow_provider_sms.hygiene.paths import OutputNotWritableError
 from airflow_provider_sms.hygiene.progress import HygieneSummary
 from airflow_provider_sms.hygiene.reader import HygieneInputError
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, Verdict
 
 __all__ = [
     "RESULT_COLUMNS",
+    "HygieneAccountingError",
     "HygieneEngine",
     "HygieneInputError",
     "HygieneOptions",
     "HygieneSummary",
     "NumberCheck",
+    "OutputClaimedError",
+    "OutputNotWritableError",
     "Verdict",
     "parse_max_age",
 ]

@@ -32,6 +32,8 @@ class RunStats:
     ragged_rows: int = 0
     blank_lines: int = 0
     first_unchecked_row: int | None = None
+    clean_rows: int = 0
+    flagged_rows: int = 0
     reused_answers_loaded: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -113,6 +115,8 @@ class HygieneSummary:
     first_unchecked_row: int | None
     blank_lines: int
     ragged_rows: int
+    clean_rows: int
+    flagged_rows: int
     duration_s: float
     output_path: str
     clean_path: str
@@ -138,6 +142,8 @@ class HygieneSummary:
             first_unchecked_row=stats.first_unchecked_row,
             blank_lines=stats.blank_lines,
             ragged_rows=stats.ragged_rows,
+            clean_rows=stats.clean_rows,
+            flagged_rows=stats.flagged_rows,
             duration_s=round(duration_s, 3),
             output_path=paths["output"],
             clean_path=paths["clean"],
