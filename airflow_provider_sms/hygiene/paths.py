@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import uuid
@@ -79,7 +80,7 @@ def partial_path_for(destination: ObjectStoragePath, run_token: str) -> ObjectSt
 
 
 def probe_writable(directory: ObjectStoragePath, what: str) -> None:
-    """Create ``directory`` if needed, then write and delete a small file in it.
+    """Create ``directory`` if needed, write and delete a small file in it, remove what it created.
 
     Any refusal (``PermissionError``, an object store's access denied...) is raised as
     :class:`OutputNotWritableError`, naming ``what`` the directory is for: run it before any
@@ -87,9 +88,13 @@ def probe_writable(directory: ObjectStoragePath, what: str) -> None:
     """
     probe = directory / f".sms-hygiene-probe-{uuid.uuid4().hex[:12]}"
     try:
+        created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"probe")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
+        if created:  # leave no empty folder behind a run that fails before writing anything
+            with contextlib.suppress(OSError):
+                directory.rmdir()
     except Exception as exc:  # any filesystem's refusal: PermissionError, an S3 AccessDenied...
         raise OutputNotWritableError(
             f"Cannot write the {what} in {directory}: {type(exc).__name__}: {exc}. Nothing was checked "

@@ -87,8 +87,10 @@ class CsvSource:
         if not self.path.exists():
             raise HygieneInputError(f"Input list {self.path} does not exist")
         with self.path.open("rb") as binary:
-            self._check_encoding(binary)
-            text = io.TextIOWrapper(binary, encoding=self._codec, errors="surrogateescape", newline="")
+            self._check_encoding(binary)  # a read through Airflow's wrapper: its lineage sees the input
+            # The file under Airflow's lineage wrapper: the wrapper costs a Python call per line.
+            raw = getattr(binary, "_obj", binary)
+            text = io.TextIOWrapper(raw, encoding=self._codec, errors="surrogateescape", newline="")
             record: list[str] = []  # the lines of the record being parsed, for diagnostics
             reader = csv.reader(self._lines(text, record), strict=True)
             self.blank_lines = self.data_rows = 0
@@ -198,15 +200,19 @@ class CsvSource:
         width = len(header)
         line_num = reader.line_num  # type: ignore[attr-defined]
         number = 0
-        while True:
-            record.clear()
-            fields = self._next(reader, record, line_num + 1)
-            if fields is None:
+        forget = record.clear
+        while True:  # the loop of every row of the list: kept lean
+            forget()
+            try:
+                fields = next(reader)
+            except StopIteration:
                 return
+            except csv.Error as exc:
+                raise self._parse_error(exc, record, line_num + 1) from None
             start, line_num = line_num + 1, reader.line_num  # type: ignore[attr-defined]
             if line_num != start:  # a quoted value over several lines: legitimate, or rows merged
                 self._check_multiline(fields, record, start, width, index)
-            if not fields or _is_blank(fields):
+            if not (index < len(fields) and fields[index].strip()) and _is_blank(fields):
                 self.blank_lines += 1
                 continue
             number += 1
