@@ -12,7 +12,6 @@ from airflow_provider_sms.exceptions import InvalidNumberError
 _INTERNATIONAL_PREFIX = re.compile(r"^\s*00")
 _HAS_LETTERS = re.compile(r"[A-Za-z]")
 _PARSE_ERROR_PREFIX = re.compile(r"^\(\d+\)\s*")  # phonenumbers writes "(1) The string..."
-_TEL_SCHEME = re.compile(r"^\s*tel:", re.IGNORECASE)
 _PLUS_SIGNS = str.maketrans({"\uff0b": "+"})  # the full-width plus sign of East Asian input methods
 
 
@@ -107,7 +106,8 @@ def _strip_rfc3966(text: str) -> tuple[str, str]:
     dropped: E.164 has no extension). Any other parameter (``phone-context`` of a local
     number, ``isub``...) is refused: the number would mean something else without it.
     """
-    text = _TEL_SCHEME.sub("", text)
+    if text[:4].lower() == "tel:":
+        text = text[4:]
     if ";" not in text:
         return text, ""
     number, *parameters = text.split(";")

@@ -177,4 +177,7 @@ def parse_checked_at(text: str) -> datetime | None:
         parsed = pendulum.parse(text, tz="UTC")
     except ValueError:  # pendulum's ParserError included
         return None
-    return parsed if isinstance(parsed, datetime) else None
+    if not isinstance(parsed, datetime):
+        return None  # an ISO duration (P1D) parses too
+    # A plain datetime: subtracting pendulum's own builds an Interval, 10x slower per row.
+    return datetime.fromtimestamp(parsed.timestamp(), timezone.utc)

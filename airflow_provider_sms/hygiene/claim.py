@@ -22,6 +22,7 @@ catches the rare race of two runs starting in the same instant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -56,7 +57,7 @@ class OutputClaim:
         self.token = token
         self.owner = owner
         self.host = socket.gethostname()
-        self.taken_over: dict[str, Any] | None = None
+        self.taken_over: str | None = None  # whose stale claim this run took over
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost = False
@@ -68,7 +69,7 @@ class OutputClaim:
             if current is not None and not _stale(current, self.host):
                 raise self._claimed_error(current)
             if self._create(current):
-                self.taken_over = current
+                self.taken_over = None if current is None else _describe(current)
                 self._thread = threading.Thread(
                     target=self._heartbeat, name="sms-hygiene-claim", daemon=True
                 )
@@ -106,9 +107,10 @@ class OutputClaim:
             }
         )
 
-    def _read(self) -> dict[str, Any] | None:
+    def _read(self, path: ObjectStoragePath | None = None) -> dict[str, Any] | None:
+        path = path or self.path
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -116,9 +118,9 @@ class OutputClaim:
         if isinstance(data, dict):
             return data
         # Unreadable, or being written this instant: its age is the file's, if it has one.
-        if is_local(self.path):
+        if is_local(path):
             try:
-                return {"heartbeat": local_path(self.path).stat().st_mtime}
+                return {"heartbeat": local_path(path).stat().st_mtime}
             except FileNotFoundError:
                 return None
         return {}
@@ -129,20 +131,31 @@ class OutputClaim:
             confirmed = self._read()
             return confirmed is not None and confirmed.get("token") == self.token
         path = local_path(self.path)
-        if stale is not None:
-            # Move the stale claim aside: of two runs taking it over, one rename wins.
-            aside = path.with_name(f"{path.name}.stale-{self.token}")
-            try:
-                path.rename(aside)
-            except FileNotFoundError:
-                return False
-            aside.unlink(missing_ok=True)
+        if stale is not None and not self._move_aside(stale):
+            return False
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return False
+            return False  # another run created it first: the caller reads it again
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self._body())
+        return True
+
+    def _move_aside(self, stale: dict[str, Any]) -> bool:
+        """Remove the stale claim ``stale``, and only it (two runs may take it over at once)."""
+        path = local_path(self.path)
+        aside = path.with_name(f"{path.name}.stale-{self.token}")
+        try:
+            path.rename(aside)
+        except FileNotFoundError:
+            return False
+        moved = self._read(self.path.parent / aside.name)
+        if moved != stale:  # a fresh claim written since we looked: put it back
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+            aside.unlink(missing_ok=True)
+            return False
+        aside.unlink(missing_ok=True)
         return True
 
     def _refresh(self) -> None:
