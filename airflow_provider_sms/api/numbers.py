@@ -107,7 +107,7 @@ def _strip_rfc3966(text: str) -> tuple[str, str]:
     number, ``isub``...) is refused: the number would mean something else without it.
     """
     if text[:4].lower() == "tel:":
-        text = text[4:]
+        text = text[4:].lstrip()
     if ";" not in text:
         return text, ""
     number, *parameters = text.split(";")

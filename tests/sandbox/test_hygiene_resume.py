@@ -160,7 +160,7 @@ def test_sigkill_at_random_moments_with_default_settings_repays_at_most_the_docu
     sandbox.set_rate_limit(KILL_RATE)
     sandbox.set_latency(20)
     use_sandbox(monkeypatch, sandbox, rate_limit=KILL_RATE)
-    numbers = [f"+44740050{i:04d}" for i in range(1000)]
+    numbers = [f"+44740050{i:04d}" for i in range(600)]
     source = tmp_path / "list.csv"
     source.write_text("id,phone\n" + "".join(f"r{i},{n}\n" for i, n in enumerate(numbers)), encoding="utf-8")
     output = tmp_path / "out" / "checked.csv"
@@ -183,7 +183,7 @@ def test_sigkill_at_random_moments_with_default_settings_repays_at_most_the_docu
                 assert child.poll() is None, child.stderr.read().decode()[-3000:] if child.stderr else ""
                 assert time.monotonic() < deadline, "the child paid for nothing in time"
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 4.0))
+            time.sleep(rng.uniform(0.0, 3.0))  # at most 150 of the 600 numbers: the child never finishes
             killed_at = time.time()
             child.send_signal(signal.SIGKILL)
         finally:
@@ -196,12 +196,11 @@ def test_sigkill_at_random_moments_with_default_settings_repays_at_most_the_docu
         saved = {check.e164 for check in state_of(output).load(None)}
         lost = started - saved
         in_flight = started - set(answered)
-        ages = sorted(killed_at - answered[n] for n in lost - in_flight)
+        oldest = max((killed_at - answered[n] for n in lost - in_flight), default=0.0)
         print(
             f"kill after {killed_at - entries[0]['time']:.2f} s of paying (seed {seed}): "
-            f"{len(started)} numbers paid for, {len(lost)} lost = {len(in_flight)} in flight + "
-            f"{len(ages)} answered "
-            f"{ages[0] if ages else 0:.2f}-{ages[-1] if ages else 0:.2f} s before the kill (bound {bound})"
+            f"{len(started)} numbers paid for, {len(lost)} lost: {len(in_flight)} in flight, "
+            f"{len(lost - in_flight)} answered at most {oldest:.2f} s before the kill (bound {bound})"
         )
         assert len(lost) <= bound, f"seed {seed}"
         lost_by_kill.append(lost)
