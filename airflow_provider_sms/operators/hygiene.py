@@ -35,7 +35,8 @@ class NumberHygieneOperator(BaseOperator):
     paced by the hook's shared rate limiter. Writes ``output_path`` (every input row, in
     order, with the result columns appended) and beside it ``<stem>.clean.csv`` (VALID
     numbers, once each) and ``<stem>.flagged.csv`` (every other row, with the reason).
-    A killed or retried task resumes from ``<output_path>.state/`` without paying again.
+    A killed or retried task resumes from ``<output_path>.state/`` without paying again;
+    a second live run on the same output fails before paying (``<output_path>.lock``).
     Returns a small summary (counts per verdict, API calls, calls saved, paths) as XCom.
     See docs/hygiene.md.
 
