@@ -80,6 +80,17 @@ UNREADABLE = [
         id="line-break-in-number",
     ),
     pytest.param(
+        b'id,name,phone,city\n1,"Bob,+447400100001,Oslo\n2,Cat,+447400100002",Rome\n',
+        "line 2, column 3: a quoted value runs over lines 2-3 and leaves a row of 3 fields where the "
+        "header has 4",
+        id="rows-merged-into-a-ragged-one",
+    ),
+    pytest.param(
+        b'id,name,phone\n1,"Bob"by,+447400100001\n',
+        "line 2, column 8: text follows the closing quote of a quoted value",
+        id="text-after-a-closing-quote",
+    ),
+    pytest.param(
         "id,name,phone\n1,Ann,+447400100001\n".encode("utf-16-le"),
         "looks like UTF-16 without a byte-order mark: set encoding='utf-16-le'",
         id="utf16-without-bom",
@@ -190,3 +201,32 @@ def test_tel_uris_extensions_and_other_scripts_digits_are_normalised(fast, tmp_p
     clean = read_csv(tmp_path / "out" / "checked.clean.csv")
     assert [r["e164"] for r in clean] == ["+447400100001", "+447400100002", "+447400100003"]
     assert paid(fast) == {"+447400100001": 2, "+447400100002": 2, "+447400100003": 2}
+
+
+def test_answers_saved_with_any_character_are_reused(fast, tmp_path) -> None:
+    """A try killed after saving answers whose network names hold a form feed, U+2028, NEL or a
+    line break (str.splitlines() splits on all of them): the next try reuses every one of them."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_sms.hygiene.checker import now_iso
+    from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
+    from airflow_provider_sms.hygiene.verdicts import NumberCheck, Verdict
+
+    odd = ["Net\x0cwork", "Net\u2028work", "Net\x85work", "Net\nwork", 'Net"work,']
+    checks = [
+        NumberCheck(number(i), Verdict.VALID, "DELIVERED", "23410", name, "GB", "PASSED", "", now_iso())
+        for i, name in enumerate(odd, start=1)
+    ]
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "out" / "checked.csv.state")), every=1, interval=1)
+    for check in checks:
+        state.add(check)
+    state.flush()
+    state.close()
+    text = "id,phone\n" + "".join(f"{i},{number(i)}\n" for i in range(1, 7))
+
+    dr = run(tmp_path, text.encode())
+
+    rows = read_csv(tmp_path / "out" / "checked.csv")
+    assert [r["network"] for r in rows[:5]] == odd  # each answer whole, read back as written
+    assert xcom(dr, "hygiene")["calls_saved_by"]["resume"] == 2 * len(odd)
+    assert paid(fast) == {number(6): 2}  # only the number no earlier try had paid for
