@@ -24,6 +24,8 @@ class RunStats:
     duplicate_rows: int = 0
     api_calls: int = 0
     checked_numbers: int = 0
+    clean_rows: int = 0
+    flagged_rows: int = 0
     saved_by_duplicates: int = 0
     saved_by_invalid: int = 0
     saved_by_cache: int = 0
@@ -32,8 +34,6 @@ class RunStats:
     ragged_rows: int = 0
     blank_lines: int = 0
     first_unchecked_row: int | None = None
-    clean_rows: int = 0
-    flagged_rows: int = 0
     reused_answers_loaded: dict[str, int] = field(default_factory=dict)
 
     @property
