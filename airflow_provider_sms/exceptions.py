@@ -23,6 +23,9 @@ the provider's own failures, where no API is involved::
         ├── JournalError                 the send journal cannot be read or written: nothing is sent
         │   └── JournalClaimedError      another copy of the task instance claimed the entry first
         ├── HygieneInputError            a hygiene input list cannot be read as it is
+        │   └── HygieneAccountingError   rows read and rows written do not add up: nothing published
+        ├── OutputNotWritableError       a hygiene output location refused a test write (before paying)
+        ├── OutputClaimedError           another live run is writing the same hygiene output
         └── EventNotStoredError          the webhook receiver could not store an event (answers 503)
 
 :func:`classify` sorts any of them into :class:`ErrorClass` (fatal, per item, transient): the
@@ -155,6 +158,21 @@ class HygieneInputError(SmsProviderError):
     """The input list cannot be read as it is: the message names the file, the line and the fix."""
 
 
+class HygieneAccountingError(HygieneInputError):
+    """The rows read and the rows written do not add up (the list changed mid-run?): nothing is published."""
+
+
+class OutputNotWritableError(SmsProviderError):
+    """The output or resume-state location refused a test write before any paid request."""
+
+
+class OutputClaimedError(SmsProviderError):
+    """Another live run is writing the same output: this one stops before paying for anything.
+
+    Transient: the other run (often a zombie try of the same task) ends, and a retry proceeds.
+    """
+
+
 class EventNotStoredError(SmsProviderError):
     """The event could not be stored; the sender must retry (the endpoint answers 503)."""
 
@@ -189,6 +207,7 @@ _CLASSES: dict[type[BaseException], ErrorClass] = {
     SmsProviderError: ErrorClass.FATAL,
     JournalClaimedError: ErrorClass.PER_ITEM,
     EventNotStoredError: ErrorClass.TRANSIENT,
+    OutputClaimedError: ErrorClass.TRANSIENT,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -11,6 +12,18 @@ from airflow_provider_sms.exceptions import InvalidNumberError
 _INTERNATIONAL_PREFIX = re.compile(r"^\s*00")
 _HAS_LETTERS = re.compile(r"[A-Za-z]")
 _PARSE_ERROR_PREFIX = re.compile(r"^\(\d+\)\s*")  # phonenumbers writes "(1) The string..."
+_PLUS_SIGNS = str.maketrans({"\uff0b": "+"})  # the full-width plus sign of East Asian input methods
+
+
+class ParsedNumber(NamedTuple):
+    """A number in E.164 and what normalisation had to leave out of it.
+
+    ``note`` is empty, or says what was dropped (``"extension ;ext=5 dropped"``): an E.164
+    number has no extension, and an SMS or an HLR look-up cannot reach one.
+    """
+
+    e164: str
+    note: str = ""
 
 
 def normalize_number(raw: object, *, default_region: str | None = None) -> str:
@@ -22,14 +35,29 @@ def normalize_number(raw: object, *, default_region: str | None = None) -> str:
     (``2025550123`` with ``"US"`` is ``+12025550123``). A number that *cannot* be a phone
     number (unparseable, unknown country code, or a length impossible for its country) is
     refused; a possible number the metadata does not know as valid is accepted: the API has
-    the last word.
+    the last word. RFC 3966 forms are understood (``tel:+44-7700-900000``, ``;ext=5``: the
+    extension is dropped, see :func:`parse_number`), and so are digits of other scripts
+    (Arabic-Indic, Persian, full-width...).
+
+    :param raw: the number as the user gave it (str or int).
+    :param default_region: ISO region (``"GB"``) for national numbers, or ``None``.
+    """
+    return parse_number(raw, default_region=default_region).e164
+
+
+def parse_number(raw: object, *, default_region: str | None = None) -> ParsedNumber:
+    """:func:`normalize_number`, also saying what was left out (an extension).
 
     :param raw: the number as the user gave it (str or int).
     :param default_region: ISO region (``"GB"``) for national numbers, or ``None``.
     """
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise InvalidNumberError(f"Phone number must be a string, got {type(raw).__name__}")
-    text = str(raw).strip()
+    text = str(raw)
+    if not text.isascii():  # digits of any script as ASCII digits; signs and separators as written
+        text = phonenumbers.normalize_digits_only(text, keep_non_digits=True).translate(_PLUS_SIGNS)
+    text = text.strip()
+    text, note = _strip_rfc3966(text)
     if not text:
         raise InvalidNumberError("Phone number is empty")
     if _HAS_LETTERS.search(text):
@@ -68,7 +96,33 @@ def normalize_number(raw: object, *, default_region: str | None = None) -> str:
             phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an invalid country code",
         }.get(reason, "has a length impossible for its country")
         raise InvalidNumberError(f"Phone number {mask_number(text)} {problem}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return ParsedNumber(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), note)
+
+
+def _strip_rfc3966(text: str) -> tuple[str, str]:
+    """``tel:+44-7700-900000;ext=5`` → ``("+44-7700-900000", "extension ;ext=5 dropped")``.
+
+    The ``tel:`` scheme is removed; of the URI parameters only ``ext`` is understood (and
+    dropped: E.164 has no extension). Any other parameter (``phone-context`` of a local
+    number, ``isub``...) is refused: the number would mean something else without it.
+    """
+    if text[:4].lower() == "tel:":
+        text = text[4:].lstrip()
+    if ";" not in text:
+        return text, ""
+    number, *parameters = text.split(";")
+    notes = []
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if name == "ext" and value and value.replace("-", "").isdigit():
+            notes.append(f"extension ;ext={value} dropped")
+        else:
+            raise InvalidNumberError(
+                f"Phone number {mask_number(number)} has the parameter ;{name or parameter}: only ;ext= "
+                "(an extension, dropped) is understood; write the full international number"
+            )
+    return number.strip(), "; ".join(notes)
 
 
 def _looks_international(text: str) -> bool:

@@ -6,7 +6,12 @@
 
 from __future__ import annotations
 
-from airflow_provider_sms.exceptions import HygieneInputError
+from airflow_provider_sms.exceptions import (
+    HygieneAccountingError,
+    HygieneInputError,
+    OutputClaimedError,
+    OutputNotWritableError,
+)
 from airflow_provider_sms.hygiene.engine import HygieneEngine
 from airflow_provider_sms.hygiene.options import HygieneOptions, parse_max_age
 from airflow_provider_sms.hygiene.progress import HygieneSummary
@@ -14,11 +19,14 @@ from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, V
 
 __all__ = [
     "RESULT_COLUMNS",
+    "HygieneAccountingError",
     "HygieneEngine",
     "HygieneInputError",
     "HygieneOptions",
     "HygieneSummary",
     "NumberCheck",
+    "OutputClaimedError",
+    "OutputNotWritableError",
     "Verdict",
     "parse_max_age",
 ]

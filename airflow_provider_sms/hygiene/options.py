@@ -11,7 +11,7 @@ from typing import cast
 DEFAULT_WORKERS = 16
 DEFAULT_MAX_AGE = timedelta(days=7)
 DEFAULT_CHECKPOINT_EVERY = 500
-DEFAULT_CHECKPOINT_INTERVAL = 10.0
+DEFAULT_CHECKPOINT_INTERVAL = 1.0  # every paid answer is saved within about a second
 DEFAULT_PROGRESS_INTERVAL = 30.0
 # A look-up takes ~200 ms at worst on a good day: enough threads to keep the limiter's
 # every slot used while others wait for answers, with 50 % spare for slow answers.
@@ -76,6 +76,8 @@ class HygieneOptions:
     :param checkpoint_every: save resume state after this many paid answers...
     :param checkpoint_interval: ...or after this many seconds, whichever comes first.
     :param progress_interval: seconds between progress lines in the task log.
+    :param spreadsheet_safe: write formula-like cells of the clean and flagged lists as text
+        (a leading ``'``); off for lists read only by programs.
     """
 
     number_column: str = "number"
@@ -90,6 +92,7 @@ class HygieneOptions:
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+    spreadsheet_safe: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_age", parse_max_age(self.max_age))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
-from airflow_provider_sms.api.numbers import normalize_number
+from airflow_provider_sms.api.numbers import parse_number
 from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
     CheckOutcome,
@@ -65,7 +65,7 @@ _UNCHECKED = "unchecked"
 class _Slot:
     """One input row on its way to the output."""
 
-    __slots__ = ("check", "e164", "first", "future", "origin", "row")
+    __slots__ = ("check", "e164", "first", "future", "note", "origin", "row")
 
     def __init__(
         self,
@@ -76,6 +76,7 @@ class _Slot:
         check: NumberCheck | None = None,
         future: Future[CheckOutcome] | None = None,
         first: _Slot | None = None,
+        note: str = "",
     ) -> None:
         self.row = row
         self.e164 = e164
@@ -83,15 +84,20 @@ class _Slot:
         self.check = check
         self.future = future
         self.first = first
+        self.note = note
 
 
 @functools.lru_cache(maxsize=65_536)
-def _normalize(raw: str, default_region: str | None) -> tuple[str, str]:
-    """``(e164, "")`` or ``("", reason)``; cached because lists repeat numbers verbatim."""
+def _normalize(raw: str, default_region: str | None) -> tuple[str, str, str]:
+    """``(e164, "", note)`` or ``("", reason, "")``; cached because lists repeat numbers verbatim.
+
+    ``note`` says what normalisation dropped from this row's number (an extension).
+    """
     try:
-        return normalize_number(raw, default_region=default_region), ""
+        parsed = parse_number(raw, default_region=default_region)
     except InvalidNumberError as exc:
-        return "", str(exc)
+        return "", str(exc), ""
+    return parsed.e164, "", parsed.note
 
 
 class CheckPipeline:
@@ -128,7 +134,9 @@ class CheckPipeline:
         self.progress = progress
         self.max_in_flight = 2 * workers
         self.max_window = max(MIN_WINDOW, 8 * self.max_in_flight)
-        self._tick_seconds = min(TICK_SECONDS, options.checkpoint_interval, options.progress_interval)
+        # Answers are collected and saved on ticks: a quarter of the save interval keeps each
+        # paid answer's way to the resume state near checkpoint_interval.
+        self._tick_seconds = min(TICK_SECONDS, options.checkpoint_interval / 4, options.progress_interval)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-hygiene")
         self._stop = threading.Event()
         self._window: deque[_Slot] = deque()
@@ -173,23 +181,23 @@ class CheckPipeline:
     # -- deciding what a row needs -----------------------------------------------------
 
     def _classify(self, row: InputRow, raw: str) -> _Slot:
-        e164, problem = _normalize(raw, self.options.default_region)
+        e164, problem, note = _normalize(raw, self.options.default_region)
         if problem:
             return _Slot(row, "", _INVALID, check=invalid("", problem, checked_at=now_iso()))
         first = self._first_in_window.get(e164)
         if first is not None:
-            return _Slot(row, e164, _DUPLICATE, first=first)
+            return _Slot(row, e164, _DUPLICATE, first=first, note=note)
         known = self.store.seen(e164)
         if known is not None:
-            return _Slot(row, e164, _DUPLICATE, check=known)
+            return _Slot(row, e164, _DUPLICATE, check=known, note=note)
         reusable = self.store.reusable(e164)
         if reusable is not None:
-            slot = _Slot(row, e164, reusable[1], check=reusable[0])
+            slot = _Slot(row, e164, reusable[1], check=reusable[0], note=note)
         elif self._affordable():
-            slot = _Slot(row, e164, _API, future=self._submit(e164))
+            slot = _Slot(row, e164, _API, future=self._submit(e164), note=note)
         else:
             reason = f"not checked: the max_api_calls budget ({self.options.max_api_calls}) was used up"
-            slot = _Slot(row, e164, _UNCHECKED, check=unchecked(e164, reason))
+            slot = _Slot(row, e164, _UNCHECKED, check=unchecked(e164, reason), note=note)
         self._first_in_window[e164] = slot
         return slot
 
@@ -279,7 +287,7 @@ class CheckPipeline:
         check = slot.check
         assert check is not None
         duplicate = slot.origin == _DUPLICATE
-        self.writers.write(slot.row.values, check, duplicate=duplicate)
+        self.writers.write(slot.row.values, check, duplicate=duplicate, note=slot.note)
         s = self.stats
         s.rows += 1
         s.verdicts[check.verdict.value] += 1

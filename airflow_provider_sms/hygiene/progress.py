@@ -24,6 +24,8 @@ class RunStats:
     duplicate_rows: int = 0
     api_calls: int = 0
     checked_numbers: int = 0
+    clean_rows: int = 0
+    flagged_rows: int = 0
     saved_by_duplicates: int = 0
     saved_by_invalid: int = 0
     saved_by_cache: int = 0
@@ -113,6 +115,8 @@ class HygieneSummary:
     first_unchecked_row: int | None
     blank_lines: int
     ragged_rows: int
+    clean_rows: int
+    flagged_rows: int
     duration_s: float
     output_path: str
     clean_path: str
@@ -139,6 +143,8 @@ class HygieneSummary:
             first_unchecked_row=stats.first_unchecked_row,
             blank_lines=stats.blank_lines,
             ragged_rows=stats.ragged_rows,
+            clean_rows=stats.clean_rows,
+            flagged_rows=stats.flagged_rows,
             duration_s=round(duration_s, 3),
             output_path=paths["output"],
             clean_path=paths["clean"],

@@ -41,7 +41,8 @@ class NumberHygieneOperator(BaseOperator):
     paced by the hook's shared rate limiter. Writes ``output_path`` (every input row, in
     order, with the result columns appended) and beside it ``<stem>.clean.csv`` (VALID
     numbers, once each) and ``<stem>.flagged.csv`` (every other row, with the reason).
-    A killed or retried task resumes from ``<output_path>.state/`` without paying again.
+    A killed or retried task resumes from ``<output_path>.state/`` without paying again;
+    a second live run on the same output fails before paying (``<output_path>.lock``).
     Returns a small summary (counts per verdict, API calls, calls saved, paths) as XCom.
     See docs/hygiene.md.
 
@@ -69,8 +70,14 @@ class NumberHygieneOperator(BaseOperator):
     :param count_rows: read the input once before checking, for a total, an ETA and input
         errors before any paid request.
     :param checkpoint_every: save resume state after this many new answers...
-    :param checkpoint_interval: ...or this many seconds, whichever comes first.
+    :param checkpoint_interval: ...or this many seconds, whichever comes first (default 1 s:
+        a hard kill re-pays at most the checks in flight and about a second of answers).
     :param progress_interval: seconds between progress lines in the task log.
+    :param spreadsheet_safe: in the clean and flagged lists, write a cell that starts with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a leading ``'`` so that a
+        spreadsheet shows it as text rather than running it as a formula (the ``e164`` column
+        is never changed). Turn off when only programs read the lists. The full output always
+        keeps the original values.
     """
 
     template_fields: Sequence[str] = (
@@ -103,6 +110,7 @@ class NumberHygieneOperator(BaseOperator):
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        spreadsheet_safe: bool = True,
         **kwargs: Any,
     ) -> None:
         if clean_asset is not None:
@@ -126,6 +134,7 @@ class NumberHygieneOperator(BaseOperator):
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
         self.progress_interval = progress_interval
+        self.spreadsheet_safe = spreadsheet_safe
         add_summary_outlet(self, HYGIENE_SUMMARIES)
 
     @cached_property
@@ -148,13 +157,14 @@ class NumberHygieneOperator(BaseOperator):
             checkpoint_every=self.checkpoint_every,
             checkpoint_interval=self.checkpoint_interval,
             progress_interval=self.progress_interval,
+            spreadsheet_safe=self.spreadsheet_safe,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._checking = True
         try:
             summary = HygieneEngine(self.hook, self.options(), log=self.log).run(
-                self.input_path, self.output_path
+                self.input_path, self.output_path, owner=_task_instance(context)
             )
         finally:
             self._checking = False
@@ -187,6 +197,15 @@ class NumberHygieneOperator(BaseOperator):
         """
         if getattr(self, "_checking", False):
             raise AirflowTaskTerminated("Number hygiene terminated; the answers paid so far are saved")
+
+
+def _task_instance(context: Context) -> str | None:
+    """The task instance, as a concurrent run's error names it."""
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    mapped = f"[{ti.map_index}]" if ti.map_index is not None and ti.map_index >= 0 else ""
+    return f"task {ti.dag_id}.{ti.task_id}{mapped} of run {ti.run_id}, try {ti.try_number}"
 
 
 def _as_list(value: Any) -> list[Any]:

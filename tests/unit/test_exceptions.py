@@ -55,7 +55,15 @@ def test_no_usable_answer_is_kept_apart_from_the_api_saying_no() -> None:
         assert not issubclass(refusal, e.SmsApiConnectionError)
 
 
-PROVIDER_ERRORS = [e.JournalError, e.JournalClaimedError, e.HygieneInputError, e.EventNotStoredError]
+PROVIDER_ERRORS = [
+    e.JournalError,
+    e.JournalClaimedError,
+    e.HygieneInputError,
+    e.HygieneAccountingError,
+    e.OutputNotWritableError,
+    e.OutputClaimedError,
+    e.EventNotStoredError,
+]
 
 
 @pytest.mark.parametrize("cls", PROVIDER_ERRORS)
@@ -84,6 +92,8 @@ CLASSES = {
     e.SmsApiConfigError: ErrorClass.FATAL,
     e.TlsVerificationError: ErrorClass.FATAL,
     e.HygieneInputError: ErrorClass.FATAL,
+    e.HygieneAccountingError: ErrorClass.FATAL,
+    e.OutputNotWritableError: ErrorClass.FATAL,
     e.JournalError: ErrorClass.FATAL,
     e.InvalidNumberError: ErrorClass.PER_ITEM,
     e.SenderNotAllowedError: ErrorClass.PER_ITEM,
@@ -97,6 +107,7 @@ CLASSES = {
     e.SmsApiConnectionError: ErrorClass.TRANSIENT,
     ConnectionNotMadeError: ErrorClass.TRANSIENT,
     e.EventNotStoredError: ErrorClass.TRANSIENT,
+    e.OutputClaimedError: ErrorClass.TRANSIENT,  # the other run ends; a retry proceeds
 }
 
 

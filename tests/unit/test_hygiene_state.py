@@ -31,16 +31,16 @@ class Clock:
         return self.now
 
 
-def test_chunks_are_flushed_by_count_or_time_and_read_back(tmp_path) -> None:
+def test_answers_are_saved_by_count_or_time_and_read_back(tmp_path) -> None:
     clock = Clock()
     state_dir = ObjectStoragePath(str(tmp_path / "out.csv.state"))
-    state = CheckpointLog(state_dir, every=3, interval=10, clock=clock)
+    state = CheckpointLog(state_dir, every=3, interval=1, clock=clock)
 
     state.add(check(1))
     state.add(NumberCheck("+447400123402", Verdict.ERROR, error="HLR failed"))  # checked again next time
     state.add(NumberCheck("", Verdict.INVALID, error="letters"))  # free to recompute
     assert not state.due()
-    clock.now = 10.5
+    clock.now = 1.0
     assert state.due()
     state.flush()
     for n in (3, 4, 5):
@@ -48,23 +48,69 @@ def test_chunks_are_flushed_by_count_or_time_and_read_back(tmp_path) -> None:
     assert state.due()  # three buffered
     state.flush()
 
-    chunks = sorted(p.name for p in (tmp_path / "out.csv.state").iterdir())
-    assert len(chunks) == 2
-    assert all(c.startswith("part-") for c in chunks)
+    # A local filesystem: one append-only file per try, every save fsync-ed into it.
+    (part,) = (tmp_path / "out.csv.state").iterdir()
+    assert part.name.startswith("answers-")
+    assert part.name.endswith(".jsonl")
+    assert part.read_bytes().count(b"\n") == 4
     assert list(state.load(None, now=NOW)) == [check(1), check(3), check(4), check(5)]
     assert state.saved == 4
+    state.close()
 
 
-def test_a_chunk_cut_short_is_ignored(tmp_path) -> None:
-    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "s")), every=10, interval=10)
+def test_on_an_object_store_each_save_is_a_new_object(tmp_path) -> None:
+    state_dir = ObjectStoragePath(f"memory://bucket/{tmp_path.name}/out.csv.state")
+    state = CheckpointLog(state_dir, every=1, interval=1)
     for n in (1, 2):
         state.add(check(n))
-    state.flush()
-    chunk = next((tmp_path / "s").iterdir())
-    text = chunk.read_text()
-    chunk.write_text(text[: text.rindex("#complete")])  # killed before the footer was written
+        state.flush()
 
+    assert sorted(p.name[-12:] for p in state_dir.iterdir()) == ["000001.jsonl", "000002.jsonl"]
+    assert list(state.load(None, now=NOW)) == [check(1), check(2)]
+    state.clear()
     assert list(state.load(None, now=NOW)) == []
+
+
+def test_every_try_keeps_its_own_file_and_a_new_try_reads_them_all(tmp_path) -> None:
+    state_dir = ObjectStoragePath(str(tmp_path / "s"))
+    first = CheckpointLog(state_dir, every=1, interval=1)
+    first.add(check(1))
+    first.flush()
+    second = CheckpointLog(state_dir, every=1, interval=1)
+    second.add(check(2))
+    second.flush()
+
+    assert len(list((tmp_path / "s").iterdir())) == 2
+    assert sorted(c.e164 for c in CheckpointLog(state_dir, every=1, interval=1).load(None, now=NOW)) == [
+        check(1).e164, check(2).e164,
+    ]  # fmt: skip
+
+
+def test_a_line_cut_short_by_a_kill_is_ignored_and_the_lines_before_it_kept(tmp_path) -> None:
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "s")), every=10, interval=10)
+    for n in (1, 2, 3):
+        state.add(check(n))
+    state.flush()
+    state.close()
+    part = next((tmp_path / "s").iterdir())
+    data = part.read_bytes()
+    part.write_bytes(data[: data.rindex(b"\n", 0, -1) + 20])  # killed in the middle of the third line
+
+    assert list(state.load(None, now=NOW)) == [check(1), check(2)]
+
+
+@pytest.mark.parametrize("odd", ["\x0c", "\x85", "\u2028", "\u2029", "\n", "\r\n", "\x1c", '"', ",", "\\"])
+def test_any_character_in_an_answer_survives_the_round_trip(tmp_path, odd: str) -> None:
+    """str.splitlines() splits on \\x0c, \\x85, U+2028...: one such network name used to make a
+    whole chunk (up to 500 paid answers) unreadable."""
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "s")), every=10, interval=10)
+    odd_one = check(2)._replace(network=f"Net{odd}work {odd}", country=odd)
+    for c in (check(1), odd_one, check(3)):
+        state.add(c)
+    state.flush()
+    state.close()
+
+    assert list(state.load(None, now=NOW)) == [check(1), odd_one, check(3)]
 
 
 def test_old_answers_are_not_resumed(tmp_path) -> None:
@@ -167,8 +213,10 @@ def test_store_seen_and_reusable(tmp_path) -> None:
         ("2024-06-01T02:00:00+00:00", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
         ("2024-06-01T02:00:00Z", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
         ("2024-06-01 02:00:00", datetime(2024, 6, 1, 2, tzinfo=timezone.utc)),
+        ("2024-06-01T04:00:00.5+02:00", datetime(2024, 6, 1, 2, 0, 0, 500000, tzinfo=timezone.utc)),
         ("", None),
         ("yesterday", None),
+        ("P1D", None),  # an ISO duration is not a time
     ],
 )
 def test_parse_checked_at(text: str, expected: datetime | None) -> None:
@@ -193,7 +241,7 @@ def test_publishing_replaces_each_file_whole_and_leaves_no_partial_copy(tmp_path
         name: ObjectStoragePath(str(out / f"numbers{suffix}.csv"))
         for name, suffix in (("output", ""), ("clean", ".clean"), ("flagged", ".flagged"))
     }
-    writers.publish(destinations)
+    writers.publish(destinations, run_token="t1")
     published = sorted(p.name for p in out.iterdir())
     assert published == ["numbers.clean.csv", "numbers.csv", "numbers.flagged.csv"]
     assert (out / "numbers.csv").read_text().startswith("number,e164,verdict")

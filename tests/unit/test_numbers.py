@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_sms.api.numbers import mask_number, normalize_number
+from airflow_provider_sms.api.numbers import ParsedNumber, mask_number, normalize_number, parse_number
 from airflow_provider_sms.exceptions import InvalidNumberError
 
 
@@ -43,10 +43,30 @@ def test_default_region_reads_national_numbers(raw: str, region: str, expected: 
 
 
 @pytest.mark.parametrize(
+    ("raw", "note"),
+    [
+        ("tel:+44-7700-900000", ""),  # RFC 3966: the scheme and visual separators
+        ("TEL:+447700900000", ""),
+        ("tel:+44-7700-900000;ext=5", "extension ;ext=5 dropped"),
+        ("+44 7700 900000;ext=123", "extension ;ext=123 dropped"),
+        ("+\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0660\u0660\u0660", ""),  # Arabic-Indic
+        ("\u0660\u0660\u0664\u0664 7700 900000", ""),  # Arabic-Indic "00" as the international prefix
+        ("+\u06f4\u06f4\u06f7\u06f7\u06f0\u06f0\u06f9\u06f0\u06f0\u06f0\u06f0\u06f0", ""),  # Persian
+        ("\uff0b\uff14\uff14\uff17\uff17\uff10\uff10\uff19\uff10\uff10\uff10\uff10\uff10", ""),  # full-width
+    ],
+)
+def test_rfc3966_forms_and_digits_of_other_scripts(raw: str, note: str) -> None:
+    assert parse_number(raw) == ParsedNumber("+447700900000", note)
+    assert normalize_number(raw) == "+447700900000"  # the signature every operator uses is unchanged
+
+
+@pytest.mark.parametrize(
     ("raw", "says"),
     [
         ("+44 7700 9000AB", "contains letters"),
-        ("tel:+447700900000", "contains letters"),
+        ("tel:+447700900000;phone-context=example.com", "parameter ;phone-context"),
+        ("+447700900000;isub=5", "parameter ;isub"),
+        ("tel:", "empty"),
         ("+44 77", "too short"),
         ("+4477009000001234", "too long"),
         ("+47463562200", "too long"),  # the reference's HLR example: one digit too many for Norway
