@@ -24,7 +24,9 @@ before with another number under another status is reported the same way. Rows w
 these columns existed, and receipts without a number, have no digest: a key match is a repeat,
 as it always was.
 
-A transaction that fails on a database lock (SQLite's ``database is locked`` under a burst,
+The same transaction updates the "SMS & Voice" page's counts
+(:mod:`~airflow_provider_sms.plugins.dashboard_rollup`), so they are exactly once too. A
+transaction that fails on a database lock (SQLite's ``database is locked`` under a burst,
 a PostgreSQL deadlock) rolled back entirely and is run again, a few times within a few seconds
 (:mod:`~airflow_provider_sms.plugins.store_retry`), before the webhook answers 503.
 
@@ -49,6 +51,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from airflow_provider_sms.exceptions import EventNotStoredError
+from airflow_provider_sms.plugins import dashboard_rollup
 from airflow_provider_sms.plugins.store_retry import RetryPolicy, WriterTurns
 
 if TYPE_CHECKING:
@@ -183,6 +186,7 @@ class MetadataEventStore:
                 if not sa.inspect(bind).has_table(DEDUPE_TABLE_NAME):
                     raise
             _add_receipt_columns(bind)
+            dashboard_rollup.ensure_tables(bind)
             self._turns = WriterTurns(enabled=bind.dialect.name == "sqlite")
             self._schema_ready = True
 
@@ -276,6 +280,7 @@ class MetadataEventStore:
                 .where(dedupe_table.c.dedupe_key == stored_key)
                 .values(asset_event_id=event_id)
             )
+            dashboard_rollup.record(session, asset.name, event_row.timestamp, payload)
             conflict = _conflict(session, request_id, digest) if request_id and digest else None
         # Committed: now tell listeners, as Airflow does once an event is durable.
         for callback in callbacks:
