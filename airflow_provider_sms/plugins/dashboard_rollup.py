@@ -129,7 +129,7 @@ def record(session: Any, asset_name: str, timestamp: datetime, payload: dict[str
     found = tally(asset_name, payload)
     if found is None:
         return
-    dialect = session.get_bind().dialect.name
+    dialect = _dialect(session)
     if found.receipt_key is not None and found.status is not None:
         session.execute(status_upsert(dialect, found.receipt_key, found.status, timestamp))
     for kind, status in sorted(found.counts):  # one order everywhere: no deadlock between savers
@@ -203,16 +203,31 @@ def daily_counts(session: Any, first: date, last: date) -> list[DayCount]:
 
 
 def latest_statuses(session: Any, keys: Iterable[str]) -> dict[str, str]:
-    """The latest status of the requests of ``keys`` (receipt keys) that have a receipt."""
+    """The latest status of the requests of ``keys`` (receipt keys) that have a receipt.
+
+    A primary-key look-up per key: on PostgreSQL in one query (``= ANY(array)``: one parameter),
+    elsewhere in queries of :data:`_LOOKUP_CHUNK` keys.
+    """
     wanted = sorted(set(keys))
-    query = sa.select(status_table.c.receipt_key, status_table.c.status).where(
-        status_table.c.receipt_key.in_(sa.bindparam("keys", expanding=True))
-    )
+    columns = (status_table.c.receipt_key, status_table.c.status)
+    if _dialect(session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        array = sa.bindparam("keys", type_=ARRAY(sa.String))
+        query = sa.select(*columns).where(status_table.c.receipt_key == sa.any_(array))
+        return {key: status for key, status in session.execute(query, {"keys": wanted})} if wanted else {}
+    query = sa.select(*columns).where(status_table.c.receipt_key.in_(sa.bindparam("keys", expanding=True)))
     found: dict[str, str] = {}
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         rows = session.execute(query, {"keys": wanted[start : start + _LOOKUP_CHUNK]})
         found.update((key, status) for key, status in rows)
     return found
+
+
+def _dialect(session: Any) -> str:
+    """The dialect name of a session or a connection."""
+    dialect = getattr(session, "dialect", None) or session.get_bind().dialect
+    return str(dialect.name)
 
 
 def _as_date(value: Any) -> date:
