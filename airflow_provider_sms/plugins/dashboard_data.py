@@ -159,7 +159,11 @@ def _read(session: Any, asset_ids: list[int], since: datetime, until: datetime) 
 
 def _keyed(sends: list[Event]) -> list[Event]:
     """The send runs shown with a funnel: the latest :data:`MAX_RUNS` with receipt keys."""
-    return [e for e in sends if isinstance(e.extra.get("receipt_keys"), list)][-MAX_RUNS:]
+    return [e for e in sends if _is_keys(e.extra.get("receipt_keys"))][-MAX_RUNS:]
+
+
+def _is_keys(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(key, str) for key in value)
 
 
 # -- aggregation: plain functions of the sources -----------------------------------------------
@@ -251,7 +255,7 @@ def delivery_section(
         "receipts": sum(sum(c.values()) for c in per_day.values()),
         "call_receipts": calls,
         "funnels": funnels(sends, statuses),
-        "runs_without_funnel": sum(1 for e in sends if "receipt_keys" not in e.extra),
+        "runs_without_funnel": sum(1 for e in sends if not _is_keys(e.extra.get("receipt_keys"))),
     }
 
 
