@@ -38,8 +38,9 @@ from airflow_provider_sms.plugins.dashboard_data import (
     MAX_DAYS,
     Window,
     build_dashboard,
-    load_events,
+    load_sources,
 )
+from airflow_provider_sms.plugins.dashboard_rollup import ensure_tables
 from airflow_provider_sms.plugins.dashboard_view import render
 
 URL_PREFIX = "/sms-api/dashboard"
@@ -66,8 +67,28 @@ def dashboard_data(user: Any, days: int) -> dict[str, Any]:
     window = Window.last_days(days)
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     with create_session(scoped=False) as session:
-        events = load_events(session, window, readable)
-    return build_dashboard(events, window)
+        _TABLES.ensure(session.get_bind())
+        sources = load_sources(session, window, readable)
+    return build_dashboard(sources, window)
+
+
+class _Tables:
+    """Creates (and fills) the plugin's count tables once per process, if the webhooks have not."""
+
+    def __init__(self) -> None:
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def ensure(self, bind: Any) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                ensure_tables(bind)
+                self._ready = True
+
+
+_TABLES = _Tables()
 
 
 def create_dashboard_app(data: Callable[[Any, int], dict[str, Any]] = dashboard_data) -> FastAPI:

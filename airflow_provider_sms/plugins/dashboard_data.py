@@ -1,14 +1,17 @@
-"""The "SMS & Voice" page's data: bounded reads of Asset events, aggregated to counts.
+"""The "SMS & Voice" page's data: bounded reads, aggregated to counts.
 
-Sources (all Asset events in Airflow's metadata database):
+Sources, all in Airflow's metadata database:
 
-- ``sms-api://delivery-receipts`` and ``sms-api://inbound-sms``: the webhook plugin's events;
-- ``sms-api://summaries/*``: the run summaries the operators publish
-  (:mod:`airflow_provider_sms.summaries`).
+- the run summaries the operators publish as Asset events of ``sms-api://summaries/*``
+  (:mod:`airflow_provider_sms.summaries`): the window's events, read by Airflow's index
+  ``idx_asset_id_timestamp`` (``asset_id, timestamp``); a few per task run;
+- receipts and inbound SMS (the webhook plugin's Asset events) as the plugin counts them when
+  it stores them (:mod:`~airflow_provider_sms.plugins.dashboard_rollup`): a row per day and
+  status, and the latest status of the messages of the send runs shown.
 
-Every read is bounded by a time window (whole UTC days, 30 by default) and uses Airflow's
-index ``idx_asset_id_timestamp`` (``asset_id, timestamp``). What leaves this module is counts
-and labels (DAG and task ids): payloads are read here, and phone numbers and texts stay here.
+Every read is bounded by a time window (whole UTC days, 30 by default) or by the send runs
+shown (at most :data:`MAX_RUNS` of up to 1,000 messages): none grows with the traffic. What
+leaves this module is counts and labels (DAG and task ids).
 """
 
 from __future__ import annotations
@@ -17,37 +20,28 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 
-from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
 from airflow_provider_sms.hygiene.verdicts import BAD_VERDICTS, Verdict
-from airflow_provider_sms.sending.suppression import is_opt_out
-from airflow_provider_sms.summaries import (
-    HYGIENE_SUMMARIES,
-    PAID_KINDS,
-    SMS_SUMMARIES,
-    SUMMARY_ASSETS,
-    receipt_key,
-)
+from airflow_provider_sms.plugins import dashboard_rollup as rollup
+from airflow_provider_sms.plugins.dashboard_rollup import DayCount
+from airflow_provider_sms.summaries import HYGIENE_SUMMARIES, PAID_KINDS, SMS_SUMMARIES, SUMMARY_ASSETS
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 MAX_RUNS = 40  # hygiene runs per task, send runs with a funnel: the latest ones
 MAX_TASKS = 6  # hygiene tasks shown (the most recently run)
-IN_FLIGHT = "SENT"
+IN_FLIGHT = rollup.IN_FLIGHT
 FINAL_SMS_STATUSES = ("DELIVERED", "UNDELIVERED", "REJECTED")
 SMS_STATUSES = (IN_FLIGHT, *FINAL_SMS_STATUSES)
 _BAD = frozenset(v.value for v in BAD_VERDICTS)
-#: A receipt with any of these is a call's status callback, not an SMS's.
-CALL_FIELDS = ("sipStatus", "callCreatedAt", "callReceivedAt")
-RECEIPT_FIELDS: tuple[Any, ...] = ("requestId", "status", CALL_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One Asset event as the page needs it."""
+    """One run summary (an Asset event) as the page needs it."""
 
     timestamp: datetime
     extra: dict[str, Any]
@@ -60,32 +54,6 @@ class Event:
     def task_label(self) -> str:
         label = f"{self.dag_id}.{self.task_id}"
         return label if self.map_index in (None, -1) else f"{label}[{self.map_index}]"
-
-
-class Receipt(NamedTuple):
-    """A delivery receipt as the page needs it: its UTC day, request id, status, and whether a call's."""
-
-    day: date
-    request_id: str | None
-    status: str | None
-    call: bool
-
-    @classmethod
-    def from_event(cls, timestamp: datetime, extra: dict[str, Any]) -> Receipt:
-        """From a stored payload (what the database query extracts, done in Python)."""
-        return cls(
-            timestamp.astimezone(timezone.utc).date(),
-            extra.get("requestId"),
-            extra.get("status"),
-            any(extra.get(name) is not None for name in CALL_FIELDS),
-        )
-
-
-class Inbound(NamedTuple):
-    """An inbound SMS as the page needs it: its UTC day and text (never shown; checked for STOP)."""
-
-    day: date
-    text: str | None
 
 
 @dataclass(frozen=True)
@@ -116,120 +84,100 @@ class Window:
 
 
 @dataclass
-class Events:
-    """The window's events per source, oldest first."""
+class Sources:
+    """What the page is drawn from.
 
-    receipts: list[Receipt] = field(default_factory=list)
-    inbound: list[Inbound] = field(default_factory=list)
+    :param summaries: the window's run summaries per summary asset, oldest first.
+    :param counts: the window's receipt and inbound counts, per day, kind and status.
+    :param statuses: the latest status of each receipt key of the send runs shown.
+    """
+
     summaries: dict[str, list[Event]] = field(default_factory=dict)
+    counts: list[DayCount] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
 
 
-def load_events(session: Any, window: Window, readable_dags: set[str] | None = None) -> Events:
-    """Read the window's events (receipts also from the start of the window's earliest send run).
+def load_sources(session: Any, window: Window, readable_dags: set[str] | None = None) -> Sources:
+    """Read what the page shows of ``window``.
 
-    :param session: a SQLAlchemy session on Airflow's metadata database.
+    :param session: a SQLAlchemy session on Airflow's metadata database (the plugin's tables
+        exist: :func:`~airflow_provider_sms.plugins.dashboard_rollup.ensure_tables`).
     :param window: the days to read.
     :param readable_dags: DAG ids whose run summaries the user may see (``None``: all).
     """
     from airflow.models.asset import AssetModel
 
-    names = [DELIVERY_RECEIPTS.name, INBOUND_SMS.name, *(a.name for a in SUMMARY_ASSETS)]
+    names = [a.name for a in SUMMARY_ASSETS]
     ids: dict[str, list[int]] = defaultdict(list)
     for asset_id, name in session.execute(
         sa.select(AssetModel.id, AssetModel.name).where(AssetModel.name.in_(names))
     ):
         ids[name].append(asset_id)
-    events = Events()
+    sources = Sources()
     for asset in SUMMARY_ASSETS:
         rows = _read(session, ids[asset.name], window.since, window.until)
-        events.summaries[asset.name] = [e for e in rows if readable_dags is None or e.dag_id in readable_dags]
-    receipts_since = min([window.since, *(_started(e) for e in events.summaries[SMS_SUMMARIES.name])])
-    receipt_ids = ids[DELIVERY_RECEIPTS.name]
-    receipts = _read_fields(session, receipt_ids, receipts_since, window.until, RECEIPT_FIELDS)
-    events.receipts = [Receipt(_day(d), rid, status, call is not None) for d, rid, status, call in receipts]
-    inbound = _read_fields(session, ids[INBOUND_SMS.name], window.since, window.until, ("text",))
-    events.inbound = [Inbound(_day(d), text) for d, text in inbound]
-    return events
-
-
-def _json_text(name: str | tuple[str, ...]) -> Any:
-    """``extra``'s field ``name`` (the first present of several) as text, extracted by the database."""
-    from airflow.models.asset import AssetEvent
-
-    names = (name,) if isinstance(name, str) else name
-    values = [sa.type_coerce(AssetEvent.extra, sa.JSON)[n].as_string() for n in names]
-    return values[0] if len(values) == 1 else sa.func.coalesce(*values)
-
-
-def _read_fields(
-    session: Any, asset_ids: list[int], since: datetime, until: datetime, fields: tuple[Any, ...]
-) -> list[tuple[Any, ...]]:
-    """(UTC day, *fields) of the events, oldest first: a few short strings per row, not the payloads.
-
-    100,000 payloads decoded into dicts and their timestamps into datetimes take seconds;
-    the database's JSON functions hand over only what is counted.
-    """
-    from airflow.models.asset import AssetEvent
-
-    if not asset_ids:
-        return []
-    query = (
-        sa.select(sa.func.date(AssetEvent.timestamp, type_=sa.String), *(_json_text(f) for f in fields))
-        .where(AssetEvent.asset_id.in_(asset_ids))
-        .where(AssetEvent.timestamp >= since, AssetEvent.timestamp < until)
-        .order_by(AssetEvent.timestamp)
-    )
-    return [tuple(row) for row in session.execute(query)]
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _read(session: Any, asset_ids: list[int], since: datetime, until: datetime) -> list[Event]:
-    from airflow.models.asset import AssetEvent
-
-    if not asset_ids:
-        return []
-    columns = [
-        AssetEvent.timestamp,
-        AssetEvent.extra,
-        AssetEvent.source_dag_id,
-        AssetEvent.source_task_id,
-        AssetEvent.source_run_id,
-        AssetEvent.source_map_index,
+        sources.summaries[asset.name] = [
+            e for e in rows if readable_dags is None or e.dag_id in readable_dags
+        ]
+    sources.counts = rollup.daily_counts(session, window.first, window.last)
+    keys = [
+        key for event in _keyed(sources.summaries[SMS_SUMMARIES.name]) for key in event.extra["receipt_keys"]
     ]
-    query = (
-        sa.select(*columns)
+    sources.statuses = rollup.latest_statuses(session, keys)
+    return sources
+
+
+def summaries_query(asset_ids: list[int], since: datetime, until: datetime) -> sa.Select[Any]:
+    """The run summaries of ``asset_ids`` from ``since`` to ``until``, oldest first (Airflow's
+    index ``idx_asset_id_timestamp`` serves it)."""
+    from airflow.models.asset import AssetEvent
+
+    return (
+        sa.select(
+            AssetEvent.timestamp,
+            AssetEvent.extra,
+            AssetEvent.source_dag_id,
+            AssetEvent.source_task_id,
+            AssetEvent.source_run_id,
+            AssetEvent.source_map_index,
+        )
         .where(
             AssetEvent.asset_id.in_(asset_ids), AssetEvent.timestamp >= since, AssetEvent.timestamp < until
         )
         .order_by(AssetEvent.timestamp)
     )
+
+
+def _read(session: Any, asset_ids: list[int], since: datetime, until: datetime) -> list[Event]:
+    if not asset_ids:
+        return []
     return [
-        Event(row[0], row[1] if isinstance(row[1], dict) else {}, *row[2:]) for row in session.execute(query)
+        Event(row[0], row[1] if isinstance(row[1], dict) else {}, *row[2:])
+        for row in session.execute(summaries_query(asset_ids, since, until))
     ]
 
 
-def _started(event: Event) -> datetime:
-    try:
-        started = datetime.fromisoformat(str(event.extra.get("started_at")))
-    except ValueError:
-        return event.timestamp
-    return started if started.tzinfo else started.replace(tzinfo=timezone.utc)
+def _keyed(sends: list[Event]) -> list[Event]:
+    """The send runs shown with a funnel: the latest :data:`MAX_RUNS` with receipt keys."""
+    return [e for e in sends if _is_keys(e.extra.get("receipt_keys"))][-MAX_RUNS:]
 
 
-# -- aggregation: plain functions of the events ------------------------------------------------
+def _is_keys(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(key, str) for key in value)
 
 
-def build_dashboard(events: Events, window: Window) -> dict[str, Any]:
+# -- aggregation: plain functions of the sources -----------------------------------------------
+
+
+def build_dashboard(sources: Sources, window: Window) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready counts (no numbers, no texts)."""
+    sends = sources.summaries.get(SMS_SUMMARIES.name, [])
     data: dict[str, Any] = {
         "range": {"from": window.first.isoformat(), "to": window.last.isoformat(), "timezone": "UTC"},
-        "hygiene": hygiene_section(events.summaries.get(HYGIENE_SUMMARIES.name, [])),
-        "delivery": delivery_section(events.receipts, events.summaries.get(SMS_SUMMARIES.name, []), window),
-        "inbound": inbound_section(events.inbound, window),
-        "spend": spend_section([e for rows in events.summaries.values() for e in rows], window),
+        "hygiene": hygiene_section(sources.summaries.get(HYGIENE_SUMMARIES.name, [])),
+        "delivery": delivery_section(sources.counts, sends, sources.statuses, window),
+        "inbound": inbound_section(sources.counts, window),
+        "spend": spend_section([e for rows in sources.summaries.values() for e in rows], window),
     }
     data["empty"] = not (
         data["hygiene"]["tasks"]
@@ -268,77 +216,69 @@ def hygiene_section(summaries: Iterable[Event]) -> dict[str, Any]:
     return {"tasks": [{"task": task, "runs": runs[-MAX_RUNS:]} for task, runs in newest_first[:MAX_TASKS]]}
 
 
-def _latest_statuses(receipts: Iterable[Receipt]) -> dict[str, str]:
-    """request id -> latest status; a final status is never replaced by SENT."""
-    latest: dict[str, str] = {}
-    for receipt in receipts:
-        request_id, status = receipt.request_id, receipt.status
-        if not isinstance(request_id, str) or not isinstance(status, str):
-            continue
-        if status == IN_FLIGHT and latest.get(request_id, IN_FLIGHT) != IN_FLIGHT:
-            continue
-        latest[request_id] = status
-    return latest
-
-
-def is_call_receipt(extra: dict[str, Any]) -> bool:
-    """A call's status callback (flash, pin/text-to-speech, incoming-call verification), not an SMS's."""
-    return any(extra.get(name) is not None for name in CALL_FIELDS)
-
-
-def delivery_section(receipts: list[Receipt], sends: list[Event], window: Window) -> dict[str, Any]:
-    """SMS receipts per day by status, the delivery rate per day, and a funnel per send run."""
+def _per_day(counts: Iterable[DayCount], window: Window, kinds: tuple[str, ...]) -> dict[date, Counter[str]]:
+    """{day: {status or kind: events}} of the window's days, for the rows of ``kinds``."""
     per_day: dict[date, Counter[str]] = {day: Counter() for day in window.days}
-    sms_receipts, calls = [], 0
-    for receipt in receipts:
-        if receipt.call:
-            calls += receipt.day >= window.first
-            continue
-        sms_receipts.append(receipt)
-        if receipt.day in per_day:
-            per_day[receipt.day][receipt.status or "?"] += 1
-    statuses = [s for s in SMS_STATUSES if any(c[s] for c in per_day.values())]
-    statuses += sorted({s for c in per_day.values() for s in c} - set(SMS_STATUSES))
+    for row in counts:
+        if row.kind in kinds and row.day in per_day:
+            per_day[row.day][row.status if row.kind == rollup.SMS_RECEIPT else row.kind] += row.events
+    return per_day
+
+
+def delivery_section(
+    counts: Iterable[DayCount], sends: list[Event], statuses: dict[str, str], window: Window
+) -> dict[str, Any]:
+    """SMS receipts per day by status, the delivery rate per day, and a funnel per send run.
+
+    :param counts: the window's daily counts.
+    :param sends: the window's send-run summaries, oldest first.
+    :param statuses: the latest status of the receipt keys of the send runs.
+    """
+    counts = list(counts)
+    per_day = _per_day(counts, window, (rollup.SMS_RECEIPT,))
+    calls = sum(c[rollup.CALL_RECEIPT] for c in _per_day(counts, window, (rollup.CALL_RECEIPT,)).values())
+    statuses_seen = [s for s in SMS_STATUSES if any(c[s] for c in per_day.values())]
+    statuses_seen += sorted({s for c in per_day.values() for s in c} - set(SMS_STATUSES))
     days = []
-    for day, counts in per_day.items():
-        final = sum(counts[s] for s in FINAL_SMS_STATUSES)
+    for day, day_counts in per_day.items():
+        final = sum(day_counts[s] for s in FINAL_SMS_STATUSES)
         days.append(
             {
                 "day": day.isoformat(),
-                "statuses": {s: counts[s] for s in statuses},
-                "rate": round(counts["DELIVERED"] / final, 4) if final else None,
+                "statuses": {s: day_counts[s] for s in statuses_seen},
+                "rate": round(day_counts["DELIVERED"] / final, 4) if final else None,
             }
         )
     return {
-        "statuses": statuses,
+        "statuses": statuses_seen,
         "days": days,
         "receipts": sum(sum(c.values()) for c in per_day.values()),
         "call_receipts": calls,
-        "funnels": funnels(sms_receipts, sends),
-        "runs_without_funnel": sum(1 for e in sends if "receipt_keys" not in e.extra),
+        "funnels": funnels(sends, statuses),
+        "runs_without_funnel": sum(1 for e in sends if not _is_keys(e.extra.get("receipt_keys"))),
     }
 
 
-def funnels(receipts: list[Receipt], sends: list[Event]) -> list[dict[str, Any]]:
+def funnels(sends: list[Event], statuses: dict[str, str]) -> list[dict[str, Any]]:
     """Per send run with receipt keys (newest first): sent -> delivered / undelivered / rejected /
-    other final status / awaiting a final receipt (SENT only) / no receipt yet."""
-    keyed = [e for e in sends if isinstance(e.extra.get("receipt_keys"), list)][-MAX_RUNS:]
-    if not keyed:
-        return []
-    by_key = {receipt_key(rid): status for rid, status in _latest_statuses(receipts).items()}
+    other final status / awaiting a final receipt (SENT only) / no receipt yet.
+
+    :param sends: send-run summaries, oldest first.
+    :param statuses: receipt key -> the latest status of its request.
+    """
     out = []
-    for event in reversed(keyed):
-        counts: Counter[str] = Counter()
+    for event in reversed(_keyed(sends)):
+        tally: Counter[str] = Counter()
         for key in event.extra["receipt_keys"]:
-            status = by_key.get(key)
+            status = statuses.get(key)
             if status is None:
-                counts["no_receipt"] += 1
+                tally["no_receipt"] += 1
             elif status == IN_FLIGHT:
-                counts["pending"] += 1
+                tally["pending"] += 1
             elif status in FINAL_SMS_STATUSES:
-                counts[status.lower()] += 1
+                tally[status.lower()] += 1
             else:
-                counts["other"] += 1
+                tally["other"] += 1
         out.append(
             {
                 "task": event.task_label,
@@ -346,7 +286,7 @@ def funnels(receipts: list[Receipt], sends: list[Event]) -> list[dict[str, Any]]
                 "at": event.timestamp.isoformat(timespec="seconds"),
                 "sent": len(event.extra["receipt_keys"]),
                 **{
-                    k: counts[k]
+                    k: tally[k]
                     for k in ("delivered", "undelivered", "rejected", "other", "pending", "no_receipt")
                 },
             }
@@ -354,19 +294,16 @@ def funnels(receipts: list[Receipt], sends: list[Event]) -> list[dict[str, Any]]
     return out
 
 
-def inbound_section(inbound: Iterable[Inbound], window: Window) -> dict[str, Any]:
+def inbound_section(counts: Iterable[DayCount], window: Window) -> dict[str, Any]:
     """Inbound SMS and opt-outs (STOP and its variants) per day: counts only."""
-    messages: Counter[date] = Counter()
-    opt_outs: Counter[date] = Counter()
-    for message in inbound:
-        messages[message.day] += 1
-        opt_outs[message.day] += is_opt_out(message.text if isinstance(message.text, str) else None)
+    per_day = _per_day(counts, window, (rollup.INBOUND, rollup.OPT_OUT))
     return {
         "days": [
-            {"day": d.isoformat(), "messages": messages[d], "opt_outs": opt_outs[d]} for d in window.days
+            {"day": d.isoformat(), "messages": c[rollup.INBOUND], "opt_outs": c[rollup.OPT_OUT]}
+            for d, c in per_day.items()
         ],
-        "messages": sum(messages.values()),
-        "opt_outs": sum(opt_outs.values()),
+        "messages": sum(c[rollup.INBOUND] for c in per_day.values()),
+        "opt_outs": sum(c[rollup.OPT_OUT] for c in per_day.values()),
     }
 
 

@@ -24,6 +24,12 @@ before with another number under another status is reported the same way. Rows w
 these columns existed, and receipts without a number, have no digest: a key match is a repeat,
 as it always was.
 
+The same transaction updates the "SMS & Voice" page's counts
+(:mod:`~airflow_provider_sms.plugins.dashboard_rollup`), so they are exactly once too. A
+transaction that fails on a database lock (SQLite's ``database is locked`` under a burst,
+a PostgreSQL deadlock) rolled back entirely and is run again, a few times within a few seconds
+(:mod:`~airflow_provider_sms.plugins.store_retry`), before the webhook answers 503.
+
 The table is created on first use (``CREATE TABLE`` if absent, race-tolerant); the two receipt
 columns are added to a table created by an earlier version. It is not part of Airflow's schema:
 ``airflow db reset`` leaves it alone, and rows can be pruned once senders stop retrying (the API
@@ -45,6 +51,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from airflow_provider_sms.exceptions import EventNotStoredError
+from airflow_provider_sms.plugins import dashboard_rollup
+from airflow_provider_sms.plugins.store_retry import RetryPolicy, WriterTurns
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
@@ -53,6 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUPE_TABLE_NAME = "sms_api_webhook_dedupe"
+#: Three tries, none started later than 4 s after the first (see RetryPolicy).
+RETRY = RetryPolicy(attempts=3, first_delay=0.05, max_delay=0.5, budget=4.0)
 _KEY_LENGTH = 200
 
 _DIGEST_LENGTH = 64
@@ -139,12 +149,16 @@ class MetadataEventStore:
 
     :param session_factory: a context manager factory yielding a SQLAlchemy session that commits
         on exit and rolls back on error; defaults to ``airflow.utils.session.create_session``.
+    :param retry: how a save that lost a race for a database lock is run again.
     """
 
-    def __init__(self, session_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, session_factory: Callable[[], Any] | None = None, retry: RetryPolicy = RETRY) -> None:
         self._session_factory = session_factory
+        self._retry = retry
         self._lock = threading.Lock()
         self._schema_ready = False
+        # SQLite: this process's savers take turns here rather than in SQLite's busy handler.
+        self._turns = WriterTurns(enabled=False)
         self._assets_ready: set[tuple[str, str]] = set()
 
     def _session(self) -> Any:
@@ -172,6 +186,8 @@ class MetadataEventStore:
                 if not sa.inspect(bind).has_table(DEDUPE_TABLE_NAME):
                     raise
             _add_receipt_columns(bind)
+            dashboard_rollup.ensure_tables(bind)
+            self._turns = WriterTurns(enabled=bind.dialect.name == "sqlite")
             self._schema_ready = True
 
     def ensure_asset(self, asset: Asset) -> None:
@@ -205,9 +221,15 @@ class MetadataEventStore:
         A receipt whose key was stored before for another number is stored under its
         :func:`conflict_key` instead of being taken for a repeat (see the module docstring).
 
+        A save that fails on a database lock (see :mod:`~airflow_provider_sms.plugins.store_retry`)
+        is run again, a few times: each try is one transaction, and the key keeps it exactly once.
+
         :raises EventNotStoredError: the event is not stored (nothing was written).
         """
         event = key if isinstance(key, EventKey) else EventKey(key)
+        return self._retry.run(lambda: self._save(asset, event, payload), what=f"storing {event.key}")
+
+    def _save(self, asset: Asset, event: EventKey, payload: dict[str, Any]) -> SaveOutcome:
         digest = number_digest(event.number) if event.request_id is not None else None
         self.ensure_schema()
         self.ensure_asset(asset)
@@ -231,7 +253,7 @@ class MetadataEventStore:
 
         callbacks: list[Callable[[], None]] = []
         request_id = storage_key(event.request_id) if event.request_id is not None else None
-        with self._session() as session:
+        with self._turns.turn(), self._session() as session:
             if not _claim_key(session, stored_key, asset.name, request_id, digest):
                 session.rollback()
                 return None
@@ -258,6 +280,7 @@ class MetadataEventStore:
                 .where(dedupe_table.c.dedupe_key == stored_key)
                 .values(asset_event_id=event_id)
             )
+            dashboard_rollup.record(session, asset.name, event_row.timestamp, payload)
             conflict = _conflict(session, request_id, digest) if request_id and digest else None
         # Committed: now tell listeners, as Airflow does once an event is durable.
         for callback in callbacks:

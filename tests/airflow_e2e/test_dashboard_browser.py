@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_sms.plugins.dashboard_data import bad_share, is_call_receipt
+from airflow_provider_sms.plugins.dashboard_data import bad_share
+from airflow_provider_sms.plugins.dashboard_rollup import is_call_receipt
 from airflow_provider_sms.sending.suppression import is_opt_out
 from tests.airflow_e2e.browser import artifacts_dir, chromium
 from tests.airflow_e2e.cluster import AirflowCluster, wait_until

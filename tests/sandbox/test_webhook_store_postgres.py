@@ -1,5 +1,7 @@
 """The webhook event store on a real PostgreSQL: exactly once under concurrent deliveries,
-receipts of a reused request id kept apart, the dedupe table of an earlier version upgraded.
+receipts of a reused request id kept apart, the dedupe table of an earlier version upgraded;
+the page's counts kept in the same transactions, equal to the stored events counted afresh,
+created and filled once by concurrent API-server processes, and read back by the page.
 
 PostgreSQL answers a concurrent insert of the same key by waiting for the first transaction
 and then failing, where SQLite takes a write lock up front (tests/sandbox/test_webhook_receiver.py
@@ -10,7 +12,6 @@ when there are none. The Airflow tables are created from Airflow's models.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import pwd
@@ -19,18 +20,21 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
 
 from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
+from airflow_provider_sms.plugins import dashboard_rollup as rollup
+from airflow_provider_sms.plugins.dashboard_data import Window, build_dashboard, load_sources
 from airflow_provider_sms.plugins.store import EventKey, MetadataEventStore, SaveOutcome
+from airflow_provider_sms.summaries import receipt_key as digest
+from tests.support.databases import at_once, create_airflow_tables, session_scope
+from tests.support.traffic import a_day_of_traffic, add_summary, counted_afresh, save, table_contents
 
 pytest.importorskip("psycopg")
 
@@ -94,11 +98,7 @@ def postgres() -> Iterator[sa.Engine]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)
-        from airflow.models import import_all_models
-        from airflow.models.base import Base
-
-        import_all_models()
-        Base.metadata.create_all(engine)
+        create_airflow_tables(engine)
         yield engine
         engine.dispose()
     finally:
@@ -113,25 +113,6 @@ def postgres() -> Iterator[sa.Engine]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def session_scope(engine: sa.Engine) -> Callable[[], contextlib.AbstractContextManager[Session]]:
-    """Sessions as ``airflow.utils.session.create_session`` makes them: commit on exit."""
-    factory = sessionmaker(engine, expire_on_commit=False)
-
-    @contextlib.contextmanager
-    def scope() -> Iterator[Session]:
-        session = factory()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    return scope
-
-
 @pytest.fixture
 def store(postgres: sa.Engine) -> MetadataEventStore:
     return MetadataEventStore(session_factory=session_scope(postgres))
@@ -143,18 +124,6 @@ def stored_extras(engine: sa.Engine, **match: str) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         extras = connection.execute(sa.select(AssetEvent.extra).order_by(AssetEvent.id)).scalars().all()
     return [dict(e) for e in extras if all(e.get(k) == v for k, v in match.items())]
-
-
-def at_once(count: int, work: Callable[[int], SaveOutcome]) -> list[SaveOutcome]:
-    """Run ``work(i)`` in ``count`` threads released together."""
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> SaveOutcome:
-        barrier.wait()
-        return work(i)
-
-    with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def receipt_key(payload: dict[str, Any]) -> EventKey:
@@ -224,3 +193,45 @@ def test_a_dedupe_table_of_an_earlier_version_is_upgraded_by_concurrent_servers(
     store = MetadataEventStore(session_factory=session_scope(postgres))
     old = {"requestId": "old", "status": "DELIVERED", "number": "+447911123456"}
     assert store.save(DELIVERY_RECEIPTS, receipt_key(old), old).duplicate  # stored before the upgrade
+
+
+def test_the_counts_kept_in_each_saving_transaction_equal_the_events_counted_afresh(store, postgres):
+    """Concurrent deliveries (repeats among them) update shared day rows: none lost, none twice."""
+    sequences = a_day_of_traffic(f"pg-{uuid.uuid4().hex[:6]}") + a_day_of_traffic(
+        f"pg-{uuid.uuid4().hex[:6]}"
+    )
+    at_once(len(sequences), lambda i: [save(store, p) for p in sequences[i]])
+    assert table_contents(postgres) == counted_afresh(postgres)
+
+
+def test_the_tables_are_created_and_filled_once_by_concurrent_first_starts(postgres):
+    with postgres.begin() as connection:
+        for table in rollup.TABLES:
+            table.drop(connection, checkfirst=True)
+    created = at_once(4, lambda _: rollup.ensure_tables(postgres))
+    assert sorted(created) == [False, False, False, True]
+    assert table_contents(postgres) == counted_afresh(postgres)
+
+
+def test_the_page_reads_the_counts_and_the_funnel_on_postgresql(store, postgres):
+    tag = f"pgpage-{uuid.uuid4().hex[:6]}"
+    for steps in a_day_of_traffic(tag):
+        for payload in steps:
+            save(store, payload)
+    add_summary(
+        postgres,
+        {"kind": "sms", "paid": {"sms": 25}, "receipt_keys": [digest(f"{tag}-{i}") for i in range(25)]},
+    )
+    window = Window.last_days(7)
+    with session_scope(postgres)() as session:
+        data = build_dashboard(load_sources(session, window), window)
+    counts = {
+        c.status: c.events
+        for c in table_contents(postgres)[0]
+        if c.kind == "sms_receipt" and c.day == window.last
+    }
+    today = next(d for d in data["delivery"]["days"] if d["day"] == window.last.isoformat())
+    assert today["statuses"] == {s: counts.get(s, 0) for s in today["statuses"]}
+    funnel = data["delivery"]["funnels"][0]
+    keys = ("sent", "delivered", "undelivered", "rejected", "other", "pending", "no_receipt")
+    assert [funnel[k] for k in keys] == [25, 12, 6, 6, 0, 0, 1]

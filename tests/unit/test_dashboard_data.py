@@ -7,15 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_sms.assets import DELIVERY_RECEIPTS, INBOUND_SMS
 from airflow_provider_sms.plugins.dashboard_charts import Series, bar_chart, line_chart, nice_max
-from airflow_provider_sms.plugins.dashboard_data import (
-    Event,
-    Events,
-    Inbound,
-    Receipt,
-    Window,
-    build_dashboard,
-)
+from airflow_provider_sms.plugins.dashboard_data import Event, Sources, Window, build_dashboard
+from airflow_provider_sms.plugins.dashboard_rollup import aggregate
 from airflow_provider_sms.plugins.dashboard_view import render
 from airflow_provider_sms.summaries import HYGIENE_SUMMARIES, SMS_SUMMARIES, USAGE_SUMMARIES, receipt_key
 
@@ -28,7 +23,7 @@ def at(days_ago: int, minutes: int = 0) -> datetime:
     return NOW - days_ago * DAY + timedelta(minutes=minutes)
 
 
-def events() -> Events:
+def events() -> Sources:
     hygiene = [
         Event(
             at(2),
@@ -73,12 +68,12 @@ def events() -> Events:
         Event(at(3), {"text": "unsubscribe"}),
     ]
     summaries = {HYGIENE_SUMMARIES.name: hygiene, SMS_SUMMARIES.name: sms, USAGE_SUMMARIES.name: usage}
-    receipts.sort(key=lambda r: r.timestamp)
-    return Events(
-        receipts=[Receipt.from_event(e.timestamp, e.extra) for e in receipts],
-        inbound=[Inbound(e.timestamp.date(), e.extra.get("text")) for e in inbound],
-        summaries=summaries,
-    )
+    stored = [(DELIVERY_RECEIPTS.name, e.timestamp, e.extra) for e in receipts]
+    stored += [(INBOUND_SMS.name, e.timestamp, e.extra) for e in inbound]
+    # What the webhook store's tables hold once these events are stored (dashboard_rollup).
+    totals = aggregate(sorted(stored, key=lambda event: event[1]))
+    statuses = {key: status for key, (status, _) in totals.statuses.items()}
+    return Sources(summaries=summaries, counts=totals.counts, statuses=statuses)
 
 
 def test_window_is_whole_utc_days_and_bounded():
@@ -142,7 +137,7 @@ def test_the_page_shows_counts_never_numbers_or_texts():
 
 
 def test_no_events_is_the_empty_state_with_what_to_run():
-    html = render(build_dashboard(Events(), WINDOW))
+    html = render(build_dashboard(Sources(), WINDOW))
     assert 'data-section="empty"' in html
     assert "./run.sh demo --keep-home" in html
 
