@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.ops_support import OPS_DAGS, run_dag, states, use_sandbox, xcom
+from tests.support.runs import OPS_DAGS, run_dag, states, use_sandbox, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 RATE = 1000

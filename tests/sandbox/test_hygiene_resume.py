@@ -25,7 +25,7 @@ from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
 from airflow_provider_sms.hygiene.options import default_workers
 from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from tests.airflow_env import REPO_ROOT
-from tests.dags.ops_support import OPS_DAGS, run_dag, use_sandbox, xcom
+from tests.support.runs import OPS_DAGS, run_dag, use_sandbox, xcom
 
 RATE = 1000
 WORKERS = 4
@@ -142,7 +142,7 @@ def test_rerun_after_kill_pays_for_no_number_twice(fast_sandbox, tmp_path) -> No
 # A whole DAG run in the child: NumberHygieneOperator with every setting at its default.
 DAG_CHILD = r"""
 import json, sys
-from tests.dags.ops_support import OPS_DAGS, run_dag
+from tests.support.runs import OPS_DAGS, run_dag
 
 run_dag(OPS_DAGS / "hyg_cases.py", "hyg_defaults", run_conf=json.loads(sys.argv[1]))
 """
