@@ -29,13 +29,18 @@ def restore_sandbox_rate_limit(context: Any) -> None:
 
 with DAG("ops_sms_mixed", schedule=None, start_date=START, catchup=False):
     # One invalid number and one duplicate (other formatting) in the list; mapped over two
-    # senders, the second of which the account may not use.
+    # senders, the second of which the account may not use. Each with its own text: the same
+    # text would be one message per person for the whole task (whichever instance sends first).
     SendSmsOperator.partial(
         task_id="send",
         numbers=[GOOD[0], "+44 7911 123412", "+4479", GOOD[1]],
-        text="Your order #29211 was received",
         max_failure_ratio=0.5,
-    ).expand(sender=["InfoSMS", "NotValidated"])
+    ).expand_kwargs(
+        [
+            {"sender": "InfoSMS", "text": "Your order #29211 was received"},
+            {"sender": "NotValidated", "text": "Your order #29211 was received (copy)"},
+        ]
+    )
 
 
 with DAG("ops_sms_retry", schedule=None, start_date=START, catchup=False):
