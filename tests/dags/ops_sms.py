@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from airflow.sdk import DAG, BaseHook
+from airflow.sdk import DAG, BaseHook, task
 
 from airflow_provider_sms.operators.sms import SendSmsOperator
 
@@ -82,3 +82,17 @@ with DAG(
 
 with DAG("ops_sms_receipts", schedule=None, start_date=START, catchup=False):
     SendSmsOperator(task_id="send", numbers=GOOD[:2], text="Receipts please", callback_url="airflow")
+
+
+REMAP = ["+447911123421", "+447911123422", "+447911123423"]
+
+with DAG("ops_sms_remap", schedule=None, start_date=START, catchup=False, params={"order": "forward"}):
+
+    @task
+    def batches(params: dict[str, Any] | None = None) -> list[list[str]]:
+        """The list, split for mapping; another order on request (an upstream that changed)."""
+        assert params is not None
+        numbers = REMAP if params["order"] == "forward" else REMAP[::-1]
+        return [numbers[:2], numbers[2:]]
+
+    SendSmsOperator.partial(task_id="send", text="Your table is booked").expand(numbers=batches())

@@ -206,3 +206,27 @@ def rendered_fields(dag_run, task_id: str) -> dict:
             .one()
         )
         return dict(row.rendered_fields)
+
+
+def test_clear_and_remap_sends_once(sandbox, monkeypatch, tmp_path) -> None:
+    """A mapped send, run; the run cleared and run again with the upstream list in another
+    order, so every person moved to another map index: nobody gets a second SMS."""
+    from tests.dags.ops_sms import REMAP
+
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    logical_date = datetime(2024, 5, 3, tzinfo=timezone.utc)
+    same_run = {"logical_date": logical_date, "run_after": logical_date}
+
+    first = run_dag(DAG_FILE, "ops_sms_remap", **same_run)
+    again = run_dag(DAG_FILE, "ops_sms_remap", **same_run, run_conf={"order": "reversed"})
+
+    assert again.run_id == first.run_id
+    assert set(states(again).values()) == {"success"}
+    assert billable(sandbox, "sms") == dict.fromkeys(REMAP, 1)
+    # REMAP[0] went from map index 0 to map index 1: reported there as sent before, same request id.
+    request_id = next(e["request_id"] for e in sandbox.ledger() if e["number"] == REMAP[0])
+    moved = xcom(again, "send", 1)
+    assert moved["sent"] == {request_id: mask_number(REMAP[0])}
+    assert moved["already_sent"] == 1
+    assert xcom(again, "send", 0)["already_sent"] == 2
