@@ -309,4 +309,3 @@ class CheckPipeline:
             and not check.fraud_status
         ):
             s.saved_by_skipped_fraud += 1
-

@@ -179,6 +179,5 @@ def _is_blank(fields: list[str]) -> bool:
 def _refuse_utf16(first_line: bytes, path: ObjectStoragePath) -> None:
     if first_line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise HygieneInputError(
-            f"Input list {path} is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8' "
-            "and run again"
+            f"Input list {path} is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8' and run again"
         )

@@ -175,12 +175,20 @@ class SendJournal:
         return SendResult(Outcome.UNKNOWN, contact.number, error=error)
 
     def _current(self, key: str, contact: Contact) -> JournalEntry | None:
-        """The latest attempt (its listing, else one listing of the key), else an old-layout entry."""
+        """The latest attempt (a read of the listed one, else a listing of the key), else an old entry.
+
+        A listed attempt is read, not probed for a later one: a later attempt is only claimed by
+        a writer that read this one as failed, and then this journal's claim of the next attempt
+        is lost and reads it.
+        """
         if self._listed is None:
             entry = self.store.latest(key)
+        elif key in self._listed:
+            entry = self.store.read(key, self._listed[key])
+            if entry is None:  # deleted since the listing (to send it again on purpose)
+                entry = self.store.latest(key)
         else:
-            start = self._listed.get(key)
-            entry = self.store.latest(key, start=start) if start is not None else None
+            entry = None
         if entry is not None:
             return entry
         if self._legacy is None:

@@ -104,7 +104,7 @@ class JournalStore:
     def attempts(self, key: str) -> list[int]:
         """The attempts of ``key`` found in the folder, in order (a prefix listing on object stores)."""
         try:
-            found = [self._attempt_of(p.name) for p in self.folder.glob(f"{key}.*.json")]
+            found = [self._attempt_of(_name(p)) for p in self.folder.glob(f"{key}.*.json")]
         except FileNotFoundError:
             return []
         except Exception as exc:
@@ -229,7 +229,7 @@ class JournalStore:
         try:
             if not folder.exists():
                 return []
-            return [p.name for p in folder.iterdir()]
+            return [_name(p) for p in folder.iterdir()]
         except FileNotFoundError:
             return []
         except Exception as exc:
@@ -239,6 +239,12 @@ class JournalStore:
     def _attempt_of(name: str) -> int | None:
         match = _ENTRY.match(name)
         return int(match.group(2)) if match else None
+
+
+def _name(path: ObjectStoragePath) -> str:
+    # The last segment of the path as the filesystem spells it (UPath's ``name`` of a filesystem
+    # it has no class for can lose characters).
+    return str(path.path).rstrip("/").rsplit("/", 1)[-1]
 
 
 __all__ = ["CONDITIONAL_WRITE_PROTOCOLS", "LOCAL_PROTOCOLS", "JournalStore", "canonical_key", "segment"]

@@ -413,3 +413,33 @@ def test_an_unknown_entry_of_the_first_layout_names_its_file(journal: SendJourna
 
     assert result.outcome is Outcome.UNKNOWN
     assert str(path) in (result.error or "")
+
+
+def test_an_object_store_claim_is_one_conditional_write(tmp_path: Path) -> None:
+    """On an object store the claim is fsspec's ``pipe_file(mode="create")`` (If-None-Match on
+    S3, ifGenerationMatch=0 on GCS, overwrite=False on Azure), never a check and a plain write;
+    the outcome then replaces the claimant's own attempt."""
+    import fsspec
+    from airflow.sdk.io.store import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    writes: list[tuple[str, str]] = []
+
+    class RecordingStore(MemoryFileSystem):
+        protocol = ("recording",)
+
+        def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+            writes.append((path.rsplit("/", 1)[-1], mode))
+            super().pipe_file(path, value, mode=mode, **kwargs)
+
+    fsspec.register_implementation("recording", RecordingStore, clobber=True)
+    attach("recording", fs=RecordingStore())
+    journal = SendJournal(ObjectStoragePath(f"recording://{tmp_path}"), SCOPE, LOG)
+
+    assert send(journal, Sender()).outcome is Outcome.SENT
+
+    key = key_of(journal)
+    assert writes[0] == (f"{key}.1.json", "create")  # the claim
+    assert journal.read(key).status is EntryStatus.SENT
+    assert not journal.store.local
+    assert not journal.store.atomic_claims  # an unknown store: fsspec's check-then-write
