@@ -11,12 +11,14 @@ credentials, so the provider's operators and notifiers render their fields *priv
   the numbers masked (``+4479******56``, a long list cut short) and the codes as ``***``.
   Numbers stay unmasked when the connection sets ``log_full_numbers``; codes never do.
 * One-time codes are also registered with Airflow's secrets masker (:func:`mask_secret`), so
-  the task log masks them wherever they appear. Airflow's masker skips values of 5 characters or
-  fewer (``[logging] min_length_masked_secret``): a 4-digit code is kept out of the log by never
+  the task log masks them wherever they appear. Airflow's masker skips values shorter than
+  ``[logging] min_length_masked_secret`` (5): a 4-digit code is kept out of the log by never
   being logged, not by the masker.
 
-Numbers are not registered with the masker: every log line is matched against every registered
-value, and a list of 100,000 numbers would slow down every line of the task's log.
+Numbers are not registered with the masker: each registration recompiles the masker's one
+regular expression of every registered value, so registering a list costs time that grows with
+the square of its length (``benchmarks/privacy_cost.py``), and each value also travels to the
+supervisor process.
 """
 
 from __future__ import annotations
