@@ -230,3 +230,22 @@ def test_clear_and_remap_sends_once(sandbox, monkeypatch, tmp_path) -> None:
     assert moved["sent"] == {request_id: mask_number(REMAP[0])}
     assert moved["already_sent"] == 1
     assert xcom(again, "send", 0)["already_sent"] == 2
+
+
+def test_a_local_journal_under_a_multi_host_executor_warns_once(
+    sandbox, monkeypatch, tmp_path, capfd
+) -> None:
+    """[core] executor may run a retry on another host: the task says its journal is local."""
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor,CeleryExecutor")
+
+    dr = run_dag(DAG_FILE, "ops_sms_templated")
+
+    assert states(dr) == {("send", -1): "success"}
+    out = capfd.readouterr().out
+    warning = (
+        f"The send journal is at {tmp_path}, a folder on this worker, but [core] executor = CeleryExecutor"
+    )
+    assert out.count(warning) == 1
+    assert "[sms_api] local_paths_shared = True" in out
