@@ -8,8 +8,7 @@ environment variables (``AIRFLOW__SMS_API__<OPTION>``)::
     [sms_api]
     webhook_base_url = https://airflow.example.com
     webhook_secret = a-long-random-string
-    journal_path = s3://bucket/sms-journal?conn_id=aws_default
-    data_path = s3://bucket/sms?conn_id=aws_default
+    data_path = s3://aws_default@bucket/sms
 
 Values are read when asked for, never cached: a changed secret applies without a restart.
 This is also the one place that imports Airflow's ``conf`` (through
@@ -36,8 +35,11 @@ _SECRET_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 LEGACY_DATA_DIR_VARIABLE = "sms_api_data_dir"
 """The Airflow Variable that named the data folder before ``[sms_api] data_path`` (deprecated)."""
 
-JOURNAL_FOLDER = "sms_journal"
+JOURNAL_FOLDER = "journal"
+"""The send journal's folder under ``data_path`` (unless ``journal_path`` is set)."""
 DATA_FOLDER = "sms_api"
+LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+"""Executors that run every task on the scheduler's host: a local folder is then the same for every try."""
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "webhook_secret": {
@@ -61,20 +63,32 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "journal_path": {
         "description": "Root folder (an ObjectStoragePath URL or a local path) of the send journal, which "
         "keeps a retried or re-run task from reaching a person twice. Use a place every worker shares. "
-        f"Unset: $AIRFLOW_HOME/{JOURNAL_FOLDER}. An operator's journal_path= argument overrides it.",
+        f"Unset: <data_path>/{JOURNAL_FOLDER}. An operator's journal_path= argument overrides it.",
         "version_added": "0.1.0",
         "type": "string",
-        "example": "s3://bucket/sms-journal?conn_id=aws_default",
+        "example": "s3://aws_default@bucket/sms-journal",
         "default": None,
     },
     "data_path": {
-        "description": "Base folder (an ObjectStoragePath URL or a local path) for the provider's own "
-        "files: the suppression list (suppression.csv) and the example DAGs' campaign records. "
-        f"Unset: $AIRFLOW_HOME/{DATA_FOLDER} (or, deprecated, the Variable {LEGACY_DATA_DIR_VARIABLE}).",
+        "description": "Base folder (an ObjectStoragePath URL, with the connection id before the bucket, or "
+        "a local path) of the provider's own files: the send journal (journal/, unless journal_path is "
+        "set), the suppression list (suppression.csv), the example DAGs' hygiene outputs and resume "
+        "state (hygiene/) and campaign records. With workers on several hosts, use a place every worker "
+        f"shares. Unset: $AIRFLOW_HOME/{DATA_FOLDER} (or, deprecated, the Variable "
+        f"{LEGACY_DATA_DIR_VARIABLE}).",
         "version_added": "0.1.0",
         "type": "string",
-        "example": "s3://bucket/sms?conn_id=aws_default",
+        "example": "s3://aws_default@bucket/sms",
         "default": None,
+    },
+    "local_paths_shared": {
+        "description": "Set to True when the local paths of data_path and journal_path are on a filesystem "
+        "every worker mounts (NFS, EFS...): silences the warning that a task logs when they are local "
+        "and [core] executor can run its tries on several hosts.",
+        "version_added": "0.1.0",
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
     },
 }
 
@@ -125,8 +139,8 @@ def check_webhook_secret(secret: str) -> None:
 
 
 def journal_path() -> str:
-    """``[sms_api] journal_path``, else ``$AIRFLOW_HOME/sms_journal``."""
-    return _option("journal_path") or os.path.join(_airflow_home(), JOURNAL_FOLDER)
+    """``[sms_api] journal_path``, else ``<data_path>/journal``."""
+    return _option("journal_path") or f"{data_path().rstrip('/')}/{JOURNAL_FOLDER}"
 
 
 def data_path() -> str:
@@ -148,6 +162,80 @@ def data_path() -> str:
         warnings.warn(message, DeprecationWarning, stacklevel=2)
         return legacy
     return os.path.join(_airflow_home(), DATA_FOLDER)
+
+
+def distributed_executor() -> str | None:
+    """The first executor of ``[core] executor`` that may run a task on another host, or ``None``.
+
+    ``[core] executor`` may list several (``LocalExecutor,CeleryExecutor``), by name, by class
+    path or as ``alias:path``; only :data:`LOCAL_EXECUTORS` keep every try on one host.
+    """
+    configured = str(_conf().get("core", "executor", fallback="") or "")
+    for item in re.split(r"[,;]", configured):
+        name = item.strip().rsplit("=", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[-1].strip()
+        if name and name not in LOCAL_EXECUTORS:
+            return item.strip()
+    return None
+
+
+def is_local_location(location: str) -> bool:
+    """Whether ``location`` (a path or an ObjectStoragePath URL) is on this machine's filesystem."""
+    from fsspec.core import split_protocol
+
+    protocol, _ = split_protocol(location.strip())
+    return protocol in (None, "file", "local")
+
+
+def local_paths_shared() -> bool:
+    """``[sms_api] local_paths_shared``: local paths are on a filesystem every worker mounts."""
+    return _option("local_paths_shared").lower() in {"true", "t", "1", "yes", "on"}
+
+
+_warned: set[tuple[Any, ...]] = set()
+
+
+def warn_if_local_on_distributed(location: str, what: str, log: Any) -> bool:
+    """Warn (once per task try) when ``location`` is local but tries may run on other hosts.
+
+    A retry on another host would not see what this try wrote there (the send journal, a
+    resume state, the suppression list). Silenced by ``[sms_api] local_paths_shared = True``.
+
+    :param location: the path or URL the caller relies on.
+    :param what: what it holds, for the message ("the send journal").
+    :param log: the task's logger.
+    :returns: whether the situation applies (warned now or earlier in this task).
+    """
+    if not is_local_location(location):
+        return False
+    executor = distributed_executor()
+    if executor is None or local_paths_shared():
+        return False
+    once = (_running_task(), location, what)
+    if once not in _warned:
+        _warned.add(once)
+        log.warning(
+            "%s is at %s, a folder on this worker, but [core] executor = %s can run a retry of this task "
+            "on another host, which will not see it. Set [%s] data_path (%s) to a place every worker "
+            "shares, e.g. s3://aws_default@bucket/sms, or, if this folder is on a filesystem every worker "
+            "mounts, set [%s] local_paths_shared = True.",
+            what[:1].upper() + what[1:],
+            location,
+            executor,
+            SECTION,
+            env_var("data_path"),
+            SECTION,
+        )
+    return True
+
+
+def _running_task() -> tuple[Any, ...] | None:
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+        return (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+    except Exception:
+        return None
 
 
 def default_deferrable() -> bool:
@@ -187,8 +275,12 @@ __all__ = [
     "check_webhook_secret",
     "data_path",
     "default_deferrable",
+    "distributed_executor",
     "env_var",
+    "is_local_location",
     "journal_path",
+    "local_paths_shared",
+    "warn_if_local_on_distributed",
     "webhook_base_url",
     "webhook_secret",
 ]

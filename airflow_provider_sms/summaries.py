@@ -137,10 +137,10 @@ def hygiene_summary(result: Mapping[str, Any]) -> dict[str, Any]:
 def sms_summary(report: Mapping[str, Any]) -> dict[str, Any]:
     """The summary of a send run, from :class:`SendSmsOperator`'s full report.
 
-    :param report: the report (``sent`` maps each number to its request id; ``counts``).
+    :param report: the report (``sent`` is keyed by request id; ``counts``).
     """
     counts = dict(report.get("counts") or {})
-    request_ids: Iterable[str] = dict(report.get("sent") or {}).values()
+    request_ids: Iterable[str] = dict(report.get("sent") or {}).keys()
     sent, already = int(counts.get("sent", 0)), int(counts.get("already_sent", 0))
     summary = _base("sms", {"sms": sent - already})
     summary.update(

@@ -14,14 +14,16 @@
    bad share jumped or some numbers could not be checked (ERROR / UNCHECKED verdicts).
 
 With no conf it checks the provider's bundled sample list (``python -m
-airflow_provider_sms.demo`` runs it against the local sandbox).
+airflow_provider_sms.demo`` runs it against the local sandbox). The output folder defaults to
+``<[sms_api] data_path>/hygiene``: with workers on several hosts, set ``data_path`` to a place
+they all share (``s3://aws_default@bucket/sms``), or a retry on another host would not find the
+resume state the first try left beside the output.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from typing import Any
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 import airflow_provider_sms
+from airflow_provider_sms import config
 from airflow_provider_sms.hygiene.paths import storage_path
 from airflow_provider_sms.hygiene.verdicts import BAD_VERDICTS, Verdict
 from airflow_provider_sms.operators.hygiene import NumberHygieneOperator
@@ -36,10 +39,24 @@ from airflow_provider_sms.operators.hygiene import NumberHygieneOperator
 log = logging.getLogger(__name__)
 
 SAMPLE_LIST = str(Path(airflow_provider_sms.__file__).parent / "demo_data" / "sample_numbers.csv")
-DEFAULT_OUTPUT_FOLDER = str(Path(tempfile.gettempdir()) / "sms-number-hygiene")
+HYGIENE_FOLDER = "hygiene"
 #: Updated when a night's clean list is ready for a campaign; the event's extra names the file.
 CLEAN_LIST = Asset("sms-api://example/clean-list")
 LAST_SUMMARY = "last_summary.json"
+
+
+def output_folder(params: dict[str, Any]) -> str:
+    """The ``output_folder`` param, else ``<[sms_api] data_path>/hygiene``.
+
+    A local default folder under an executor that runs tasks on several hosts is warned about
+    once per task. Also the DAG's macro ``output_folder(params)``.
+    """
+    folder = str(params.get("output_folder") or "").strip()
+    if folder:
+        return folder
+    folder = f"{config.data_path().rstrip('/')}/{HYGIENE_FOLDER}"
+    config.warn_if_local_on_distributed(folder, "the hygiene output folder (and its resume state)", log)
+    return folder
 
 
 def bad_share(verdicts: dict[str, int]) -> float:
@@ -57,10 +74,13 @@ def bad_share(verdicts: dict[str, int]) -> float:
     max_active_runs=1,
     tags=["sms-api", "example"],
     doc_md=__doc__,
+    user_defined_macros={"output_folder": output_folder},
     params={
         "input_path": Param(SAMPLE_LIST, type="string", description="The CSV list (path or URI)."),
         "output_folder": Param(
-            DEFAULT_OUTPUT_FOLDER, type="string", description="Where the results go (path or URI)."
+            "",
+            type="string",
+            description="Where the results go (path or URI); empty: <[sms_api] data_path>/hygiene.",
         ),
         "number_column": Param("number", type="string", description="The column with phone numbers."),
         "conn_id": Param("sms_api_default", type="string", description="The sms_api connection."),
@@ -74,8 +94,8 @@ def number_list_hygiene() -> None:
     hygiene = NumberHygieneOperator(
         task_id="hygiene",
         input_path="{{ params.input_path }}",
-        output_path="{{ params.output_folder }}/numbers.csv",
-        previous_results="{{ params.output_folder }}/numbers.csv",
+        output_path="{{ output_folder(params) }}/numbers.csv",
+        previous_results="{{ output_folder(params) }}/numbers.csv",
         number_column="{{ params.number_column }}",
         sms_api_conn_id="{{ params.conn_id }}",
         max_age="{{ params.max_age }}",
@@ -88,7 +108,7 @@ def number_list_hygiene() -> None:
         params = params or {}
         verdicts = summary["verdicts"]
         share = bad_share(verdicts)
-        last = storage_path(params["output_folder"]) / LAST_SUMMARY
+        last = storage_path(output_folder(params)) / LAST_SUMMARY
         previous = json.loads(last.read_text()) if last.exists() else None
         previous_share = previous["bad_share"] if previous else None
         jumped = previous_share is not None and share - previous_share > float(params["bad_share_jump"])

@@ -9,8 +9,12 @@
 
 ``phone_verification_flash_call``
     1. ``flash_call`` places a missed call whose caller id ends with the code;
-    2. ``check_code`` is where your app compares the digits the user's phone saw with the code;
+    2. ``check_code`` is where your app compares the digits the user typed (the end of the
+       number that rang them; here the ``entered_code`` param) with the code;
     3. ``mark_verified`` tells the API (this also ends the flash call).
+
+The code is a one-time credential: the operators hide it in their rendered fields, mask it in
+the task log and keep the caller id that carries it out of XCom (see docs/verification.md).
 
 Run either against the sandbox (``python -m airflow_provider_sms.sandbox``, then set the
 ``sms_api_default`` connection it prints) with ``{"number": "+447911123451"}``: in the
@@ -73,7 +77,11 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["sms-api", "example"],
-    params={"number": NUMBER, "code": Param("4711", type="string", pattern=r"^\d{4,6}$")},
+    params={
+        "number": NUMBER,
+        "code": Param("4711", type="string", pattern=r"^\d{4,6}$", description="The code your app chose."),
+        "entered_code": Param("4711", type="string", description="The digits the user typed."),
+    },
 ):
     flash: Any = FlashCallOperator(
         task_id="flash_call", number="{{ params.number }}", code="{{ params.code }}"
@@ -81,10 +89,10 @@ with DAG(
 
     @task
     def check_code(call: dict[str, Any], params: dict[str, Any] | None = None) -> str:
-        """In a real app: the user (or their app) reports the caller id's last digits."""
+        """In a real app: the user types the last digits of the number that rang them."""
         assert params is not None
-        if not str(call["from_number"]).endswith(params["code"]):
-            raise ValueError("The caller id does not end with the code")
+        if str(params["entered_code"]).strip() != str(params["code"]):
+            raise ValueError("The digits the user typed are not the code")
         return call["request_id"]
 
     code_ok = check_code(flash.output)

@@ -1,12 +1,16 @@
 """SMS campaign: text every number of a clean list, except those on the suppression list.
 
 1. ``select_recipients`` reads the clean list the hygiene DAG produced (``<stem>.clean.csv``,
-   column ``e164``) and drops every number on the suppression list (the ``inbound_opt_out``
-   DAG adds the senders of "STOP" there).
-2. ``send`` sends the templated text with :class:`SendSmsOperator`; ``callback_url="airflow"``
-   makes the API post the delivery receipts to this deployment's webhook (configured by
-   ``[sms_api] webhook_base_url`` and ``webhook_secret``: no secret in the DAG). The plugin
-   stores them as events of ``DELIVERY_RECEIPTS``.
+   column ``e164``), drops every number on the suppression list (the ``inbound_opt_out``
+   DAG adds the senders of "STOP" there) and writes the recipients to a file
+   (``<data dir>/campaigns/recipients/<campaign_id>.txt``). It returns the file's path and
+   counts, never the numbers: a task's return value is logged and kept in XCom, in the
+   metadata database, for everyone who may see the DAG.
+2. ``send`` sends the templated text to that file (``numbers_file=``) with
+   :class:`SendSmsOperator`; ``callback_url="airflow"`` makes the API post the delivery
+   receipts to this deployment's webhook (configured by ``[sms_api] webhook_base_url`` and
+   ``webhook_secret``: no secret in the DAG). The plugin stores them as events of
+   ``DELIVERY_RECEIPTS``. Its XCom names the numbers masked.
 3. ``record_campaign`` writes which request ids belong to the campaign
    (``<data dir>/campaigns/<campaign_id>.json``) and updates the ``CAMPAIGNS`` asset, so the
    ``delivery_report`` DAG can attribute receipts (which carry only a request id) to the
@@ -14,7 +18,8 @@
 
 Trigger it with conf, e.g. ``{"clean_list": "s3://bucket/lists/june.clean.csv",
 "message": "Our shop opens at 9 tomorrow", "campaign_id": "june-opening"}``.
-The data dir is ``[sms_api] data_path`` (default ``$AIRFLOW_HOME/sms_api``).
+The data dir is ``[sms_api] data_path`` (default ``$AIRFLOW_HOME/sms_api``; with workers on
+several hosts, a place they all share, such as ``s3://aws_default@bucket/sms``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any
 
 from airflow.sdk import Asset, ObjectStoragePath, Param, dag, get_current_context, task
 
-from airflow_provider_sms.operators.sms import SendSmsOperator, load_report
+from airflow_provider_sms.operators.sms import SendSmsOperator
+from airflow_provider_sms.sending.report import request_ids as sent_request_ids
 from airflow_provider_sms.sending.suppression import (
     data_dir,
     read_suppression_list,
@@ -71,9 +77,10 @@ def campaign_id_of(params: dict[str, Any], run_id: str) -> str:
 )
 def sms_campaign() -> None:
     @task
-    def select_recipients(params: dict[str, Any] | None = None) -> list[str]:
-        """The clean list minus the suppression list (E.164, deduplicated, order kept)."""
+    def select_recipients(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The clean list minus the suppression list (E.164, deduplicated, order kept), as a file."""
         assert params is not None
+        context = get_current_context()
         if not params.get("clean_list"):
             raise ValueError("Param clean_list is required: the hygiene DAG's <stem>.clean.csv")
         content = ObjectStoragePath(params["clean_list"]).read_text(encoding="utf-8-sig")
@@ -91,18 +98,22 @@ def sms_campaign() -> None:
             len(numbers),
             len(suppressed),
         )
-        return to_send
+        path = data_dir() / "campaigns" / "recipients" / f"{campaign_id_of(params, context['run_id'])}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{number}\n" for number in to_send), encoding="utf-8")
+        return {"numbers_file": str(path), "recipients": len(to_send), "dropped": len(dropped)}
 
     recipients: Any = select_recipients()
 
     send: Any = SendSmsOperator(
         task_id="send",
-        numbers=recipients,
+        numbers_file="{{ ti.xcom_pull('select_recipients')['numbers_file'] }}",
         text="{{ params.message }}",
         callback_url="airflow",
         sms_api_conn_id="{{ params.conn_id }}",
         max_failure_ratio=1.0,  # a bad number must not fail the campaign; the report shows it
     )
+    recipients >> send
 
     @task(outlets=[CAMPAIGNS])
     def record_campaign(report: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -110,7 +121,7 @@ def sms_campaign() -> None:
         assert params is not None
         context = get_current_context()
         campaign = campaign_id_of(params, context["run_id"])
-        request_ids = sorted(set(load_report(report)["sent"].values()))  # XCom, or its file for big lists
+        request_ids = sorted(sent_request_ids(report))  # from the XCom, or its file for big lists
         record = {
             "campaign_id": campaign,
             "dag_run_id": context["run_id"],

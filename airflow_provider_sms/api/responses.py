@@ -140,9 +140,7 @@ def _class_for_status(status: int) -> type[SmsApiError]:
     }.get(status, InvalidRequestError if 400 <= status < 500 else ServerError)
 
 
-def parse_response(
-    request: ApiRequest[T], status: int, body: bytes | str, *, number: str | None = None
-) -> T:
+def parse_response(request: ApiRequest[T], status: int, body: bytes | str, *, number: str | None = None) -> T:
     """Turn an HTTP answer to ``request`` into its typed result, or raise its :class:`SmsApiError`.
 
     The result is what the request's own parser (``request.parse``) makes of the JSON object.

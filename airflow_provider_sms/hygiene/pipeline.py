@@ -317,4 +317,3 @@ class CheckPipeline:
             and not check.fraud_status
         ):
             s.saved_by_skipped_fraud += 1
-

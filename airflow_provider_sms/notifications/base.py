@@ -15,6 +15,7 @@ from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
+from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.recipients import normalize_recipients, numbers_from_value
 
 if TYPE_CHECKING:
@@ -22,18 +23,24 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SmsApiNotifier(BaseNotifier):
+class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     """Send one hook request per recipient, from ``notify`` or ``async_notify``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
     (masked) numbers that failed. Notifications are not journalled: a callback that runs
     twice reaches people twice. Subclasses build the request for one recipient.
 
+    Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
+    the attribute shows them masked, always (a notifier has no connection to read
+    ``log_full_numbers`` from before it sends, and no view shows its fields); every call renders
+    again from the values given, so one notifier serves any number of callbacks.
+
     :param numbers: one number, a list, or a comma-separated string. Templated.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
     what: ClassVar[str]  # "SMS", "Voice call": for log lines and errors
+    number_fields = ("numbers",)
 
     def __init__(self, *, numbers: str | Iterable[str], sms_api_conn_id: str) -> None:
         super().__init__()
@@ -52,9 +59,12 @@ class SmsApiNotifier(BaseNotifier):
         """
         raise NotImplementedError
 
+    def reveal_numbers(self) -> bool:
+        return False
+
     def notify(self, context: Context) -> None:
         outcomes: list[tuple[str, BaseException | None]] = []
-        for number in recipients(self.numbers):
+        for number in recipients(self.rendered("numbers")):
             try:
                 self.hook.run(self.request(number))
                 outcomes.append((number, None))
@@ -63,7 +73,7 @@ class SmsApiNotifier(BaseNotifier):
         report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
-        numbers = recipients(self.numbers)
+        numbers = recipients(self.rendered("numbers"))
         async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
 
             async def send(number: str) -> object:

@@ -4,6 +4,10 @@ Every operator that places a call (or reserves a number) goes through the send j
 (:mod:`airflow_provider_sms.sending.journal`): a retry or re-run of the same task instance does not
 call the person again, and a call whose outcome is unknown is never placed again
 automatically.
+
+Their rendered fields show the number masked (unless the connection's ``log_full_numbers``) and
+one-time codes as ``***`` (see :mod:`airflow_provider_sms.privacy`); their XCom holds no
+person's number and, by default, no code.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from airflow_provider_sms.api.results import CallResult, FlashCallResult, Incomi
 from airflow_provider_sms.api.timestamps import parse_iso
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.privacy import PrivateRenderingMixin, mask_caller_id, mask_secret
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.sending.journal import Contact, JournalEntry, Outcome, SendJournal, Sent
 from airflow_provider_sms.summaries import USAGE_SUMMARIES, add_summary_outlet, publish_summary, usage_summary
@@ -34,12 +39,16 @@ if TYPE_CHECKING:
 RESERVATION_MARGIN = timedelta(seconds=10)
 
 
-class _JournalledCallOperator(BaseOperator):
-    """Shared flow: validate locally, consult the journal, place the call once, return its result."""
+class _JournalledCallOperator(PrivateRenderingMixin, BaseOperator):
+    """Shared flow: validate locally, consult the journal, place the call once, return its result.
+
+    :param xcom_full_numbers: keep full numbers (a flash call's caller id) in the XCom.
+    """
 
     kind: ClassVar[str]
     resend_unknown: ClassVar[bool] = False
     ui_color = "#e4e0f5"
+    number_fields = ("number",)
 
     def __init__(
         self,
@@ -47,11 +56,13 @@ class _JournalledCallOperator(BaseOperator):
         number: str,
         callback_url: str | None = None,
         journal_path: str | None = None,
+        xcom_full_numbers: bool = False,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.number = number
+        self.xcom_full_numbers = xcom_full_numbers
         self.callback_url = callback_url
         self.journal_path = journal_path
         self.sms_api_conn_id = sms_api_conn_id
@@ -72,10 +83,14 @@ class _JournalledCallOperator(BaseOperator):
     def still_valid(self, entry: JournalEntry) -> bool:
         return True
 
+    def for_xcom(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result as the XCom holds it (a subclass hides what must not be shown)."""
+        return result
+
     def execute(self, context: Context) -> dict[str, Any]:
         callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it may hold a secret
         try:
-            number = normalize_number(self.number)
+            number = normalize_number(self.rendered("number"))
             request = self.build_request(number, callback_url)  # fails before any request or journal write
         except SmsApiError as exc:
             raise AirflowFailException(f"Cannot place this {self.kind}: {exc}") from exc
@@ -97,25 +112,29 @@ class _JournalledCallOperator(BaseOperator):
             raise AirflowFailException(result.error)
         self.log.info("%s to %s: request id %s", self.kind, masked, result.request_id)
         publish_summary(context, USAGE_SUMMARIES, usage_summary("calls", int(result.outcome is Outcome.SENT)))
-        return dict(result.result or {"request_id": result.request_id})
+        return self.for_xcom(dict(result.result or {"request_id": result.request_id}))
 
 
 class FlashCallOperator(_JournalledCallOperator):
     """Place a flash call (a missed call whose caller id carries the code).
 
     Returns (XCom) ``{"request_id": ..., "from_number": ...}``: ``from_number`` is the caller
-    id the user sees (its last 4-6 digits are the code).
+    id the user sees; its last 4-6 digits are the code, so the XCom shows it without its last 6
+    digits unless ``xcom_full_numbers`` (for an app that lets the API pick the code and needs it
+    downstream). The code is hidden in the rendered fields and masked in the task log.
 
     :param number: the number to call (E.164). Templated.
     :param sender: caller id to call from (must be validated for the account). Templated.
-    :param code: the last 4-6 digits of a generated caller id. Templated.
+    :param code: the last 4-6 digits of a generated caller id (a one-time code). Templated.
     :param callback_url: where call-status receipts go; ``"airflow"`` means this deployment's
         webhook. Templated.
     :param journal_path: root of the send journal (see :class:`SendSmsOperator`). Templated.
+    :param xcom_full_numbers: keep the full caller id (and so the code) in the XCom.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
     kind = "flash_call"
+    secret_fields = ("code",)
     template_fields: Sequence[str] = (
         "number",
         "sender",
@@ -131,10 +150,17 @@ class FlashCallOperator(_JournalledCallOperator):
         self.code = code
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest[FlashCallResult]:
-        return endpoints.flash_call(number, self.sender, _code(self.code), callback_url)
+        return endpoints.flash_call(number, self.sender, _code(self.rendered("code")), callback_url)
 
     def content(self) -> dict[str, Any]:
-        return {"code": _code(self.code)}
+        return {"code": _code(self.rendered("code"))}
+
+    def for_xcom(self, result: dict[str, Any]) -> dict[str, Any]:
+        caller_id = result.get("from_number")
+        mask_secret(caller_id)  # it ends with the code: masked wherever the task log shows it
+        if not self.xcom_full_numbers:
+            result["from_number"] = mask_caller_id(caller_id)
+        return result
 
 
 class _SpokenCallOperator(_JournalledCallOperator):
@@ -160,7 +186,8 @@ class PinToSpeechCallOperator(_SpokenCallOperator):
     Returns (XCom) ``{"request_id": ...}``.
 
     :param number: the number to call (E.164). Templated.
-    :param code: the pin, 4 to 6 digits. Templated.
+    :param code: the pin, 4 to 6 digits (a one-time code: hidden in the rendered fields, masked
+        in the task log). Templated.
     :param language: voice language (``en`` by default; the reference's list, e.g. ``de``,
         ``fr``, ``ru``...); checked before any request. Templated.
     :param sender: caller id to call from (must be validated for the account). Templated.
@@ -171,17 +198,18 @@ class PinToSpeechCallOperator(_SpokenCallOperator):
 
     kind = "pin_to_speech_call"
     template_fields: Sequence[str] = ("number", "code", *_SPOKEN_CALL_FIELDS)
+    secret_fields = ("code",)
 
     def __init__(self, *, number: str, code: str, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.code = code
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
-        code: Any = _code(self.code)  # None is refused by the builder, as any other bad code
+        code: Any = _code(self.rendered("code"))  # None is refused by the builder, as any other bad code
         return endpoints.pin_to_speech_call(number, code, self.sender, self.language or None, callback_url)
 
     def content(self) -> dict[str, Any]:
-        return {"code": _code(self.code)}
+        return {"code": _code(self.rendered("code"))}
 
 
 class TextToSpeechCallOperator(_SpokenCallOperator):
@@ -191,6 +219,9 @@ class TextToSpeechCallOperator(_SpokenCallOperator):
 
     :param number: the number to call (E.164). Templated.
     :param text: what to say. Templated; keep it the same across retries (journal key).
+    :param text_is_secret: the text carries a one-time code (the default: spoken texts are how
+        voice codes are delivered; alerting calls go through ``VoiceCallNotifier``): hide it in
+        the rendered fields and mask it in the task log. ``False`` shows it.
     :param language: ``en`` (default) or ``ru``; checked before any request. Templated.
     :param sender: caller id to call from (must be validated for the account). Templated.
     :param callback_url: where call-status receipts go (``"airflow"``: this deployment). Templated.
@@ -201,16 +232,22 @@ class TextToSpeechCallOperator(_SpokenCallOperator):
     kind = "text_to_speech_call"
     template_fields: Sequence[str] = ("number", "text", *_SPOKEN_CALL_FIELDS)
 
-    def __init__(self, *, number: str, text: str, **kwargs: Any) -> None:
+    def __init__(self, *, number: str, text: str, text_is_secret: bool = True, **kwargs: Any) -> None:
         super().__init__(number=number, **kwargs)
         self.text = text
+        self.text_is_secret = text_is_secret
+
+    def secret_field_names(self) -> tuple[str, ...]:
+        return ("text",) if self.text_is_secret else ()
 
     def build_request(self, number: str, callback_url: str | None) -> ApiRequest[CallResult]:
         language = self.language or None
-        return endpoints.text_to_speech_call(number, self.text, self.sender, language, callback_url)
+        return endpoints.text_to_speech_call(
+            number, self.rendered("text"), self.sender, language, callback_url
+        )
 
     def content(self) -> dict[str, Any]:
-        return {"text": self.text}
+        return {"text": self.rendered("text")}
 
 
 class IncomingCallVerificationOperator(_JournalledCallOperator):

@@ -186,7 +186,6 @@ class NumberHygieneOperator(BaseOperator):
             }
         return result
 
-
     def on_kill(self) -> None:
         """Airflow's SIGTERM handler: stop the run the way Ctrl-C does, keeping what was paid for.
 

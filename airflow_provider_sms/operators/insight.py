@@ -2,6 +2,9 @@
 
 Look-ups reach nobody, so they are not journalled: a retry repeats them (and pays for
 them again). For whole lists use the batch operator of :mod:`airflow_provider_sms.operators.hygiene`.
+
+Numbers show masked in their rendered fields (unless the connection's ``log_full_numbers``) and
+in their XCom (unless ``xcom_full_numbers``): see :mod:`airflow_provider_sms.privacy`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
 from airflow_provider_sms.summaries import USAGE_SUMMARIES, add_summary_outlet, publish_summary, usage_summary
 
@@ -26,19 +30,21 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _LookupOperator(BaseOperator):
+class _LookupOperator(PrivateRenderingMixin, BaseOperator):
     """One look-up per number: ``number=`` returns one result dict, ``numbers=`` a dict keyed by number."""
 
     what: ClassVar[str]
     paid_kind: ClassVar[str]
     template_fields: Sequence[str] = ("number", "numbers", "sms_api_conn_id")
     ui_color = "#e0eef8"
+    number_fields = ("number", "numbers")
 
     def __init__(
         self,
         *,
         number: str | None = None,
         numbers: str | Iterable[str] | None = None,
+        xcom_full_numbers: bool = False,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -47,6 +53,7 @@ class _LookupOperator(BaseOperator):
             raise ValueError(f"{type(self).__name__} takes either number= or numbers=, not both or neither")
         self.number = number
         self.numbers = numbers
+        self.xcom_full_numbers = xcom_full_numbers
         self.sms_api_conn_id = sms_api_conn_id
         add_summary_outlet(self, USAGE_SUMMARIES)
 
@@ -56,15 +63,16 @@ class _LookupOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         reveal = self.hook.settings.log_full_numbers
-        if self.numbers is None:
-            result = self._lookup(str(self.number))
-            self._log(self.number, result, reveal)
+        if self.rendered("numbers") is None:
+            number = self.rendered("number")
+            result = self._lookup(str(number))
+            self._log(number, result, reveal)
             publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind))
-            return result
+            return self._shown(result)
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
         # A duplicate is looked up (and paid, and reported) once.
-        for recipient in each_recipient(numbers_from_value(self.numbers)):
+        for recipient in each_recipient(numbers_from_value(self.rendered("numbers"))):
             error: SmsApiError | None = recipient.error  # an impossible number is never looked up
             if recipient.e164 is not None:
                 try:
@@ -78,7 +86,19 @@ class _LookupOperator(BaseOperator):
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
             raise AirflowException(f"{self.what} failed for {len(errors)} number(s): {details}")
         publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind, len(results)))
-        return results
+        shown: dict[str, Any] = {}
+        for number, result in results.items():
+            key = mask_number(number, reveal=self.xcom_full_numbers)
+            while key in shown:  # two numbers that mask alike
+                key += "'"
+            shown[key] = self._shown(result)
+        return shown
+
+    def _shown(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A result as the XCom holds it: the number it names masked unless ``xcom_full_numbers``."""
+        if result.get("number") and not self.xcom_full_numbers:
+            result = {**result, "number": mask_number(str(result["number"]))}
+        return result
 
     def build_request(self, number: str) -> ApiRequest[HlrResult | FraudCheckResult]:
         """The look-up of one number (built by :mod:`~airflow_provider_sms.api.endpoints`)."""
@@ -97,10 +117,13 @@ class HlrLookupOperator(_LookupOperator):
     """HLR look-up: network (MCC/MNC), country and reachability of mobile numbers.
 
     Returns (XCom) the ``HlrResult`` fields (``status``, ``country``, ``network``, ``mccmnc``,
-    ``created_at``...) for ``number=``, or ``{e164: {...}}`` for ``numbers=``.
+    ``number``, ``created_at``...) for ``number=``, or ``{number: {...}}`` for ``numbers=``;
+    numbers masked (``+4479******56``; a key that masks like another gets a ``'``) unless
+    ``xcom_full_numbers``.
 
     :param number: one number. Templated.
     :param numbers: a few numbers (a list, an XCom, or a comma-separated string). Templated.
+    :param xcom_full_numbers: name full numbers in the XCom.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 
@@ -115,10 +138,12 @@ class FraudCheckOperator(_LookupOperator):
     """Fraud check: whether numbers are on fraud/suspicious lists and have a mobile prefix.
 
     Returns (XCom) ``{"status": "PASSED" | "NOT_MOBILE_PREFIX" | "SUSPICIOUS" | "FRAUDULENT",
-    "mobile_prefix": bool}`` for ``number=``, or ``{e164: {...}}`` for ``numbers=``.
+    "mobile_prefix": bool}`` for ``number=``, or ``{number: {...}}`` for ``numbers=``, keyed
+    by masked number unless ``xcom_full_numbers``.
 
     :param number: one number. Templated.
     :param numbers: a few numbers (a list, an XCom, or a comma-separated string). Templated.
+    :param xcom_full_numbers: name full numbers in the XCom.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
 

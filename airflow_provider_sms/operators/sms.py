@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
+from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.sending.journal import SendJournal
 from airflow_provider_sms.sending.recipients import (
@@ -33,24 +34,31 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SendSmsOperator(BaseOperator):
+class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     """Send one SMS text to one number or to a list of numbers.
 
     Numbers are normalised to E.164 and deduplicated (nobody gets the text twice from one
     task), then sent concurrently at the connection's pace. A send journal (see
-    :mod:`airflow_provider_sms.sending.journal`) makes retries and re-runs skip every number already
-    sent, and never resend one whose outcome is unknown.
+    :mod:`airflow_provider_sms.sending.journal`) makes retries, re-runs and the other mapped
+    instances of the task skip every number already sent, and never resend one whose outcome is
+    unknown.
 
-    Returns (XCom) ``{"sent": {number: request_id}, "failed": {number: reason},
-    "unknown": [number, ...], "already_sent": n, "counts": {...}}``; ``sent`` includes the
-    numbers an earlier try sent (``already_sent`` counts them). The task fails at the end, after
-    every good number is sent and journalled, when failed + unknown numbers exceed
-    ``max_failure_ratio`` of all numbers.
+    Returns (XCom) ``{"sent": {request_id: number}, "failed": [{"number", "reason"}],
+    "unknown": [number, ...], "elsewhere": [number, ...], "already_sent": n, "counts": {...},
+    "full_numbers": bool}``, numbers masked unless ``xcom_full_numbers``; ``sent`` includes the
+    numbers sent before this try (``already_sent`` counts them). The task fails at the end,
+    after every good number is sent and journalled, when failed + unknown numbers exceed
+    ``max_failure_ratio`` of all numbers. The rendered ``numbers`` show masked unless the
+    connection sets ``log_full_numbers``.
 
     :param numbers: one number, a list of numbers (or an XCom of them), or a string of
         numbers separated by commas / newlines. Templated.
     :param text: the message. Templated; keep it the same across retries (it is part of the
         journal key).
+    :param text_is_secret: the text carries a one-time code: hide it in the rendered fields and
+        mask it in the task log.
+    :param xcom_full_numbers: name full numbers in the XCom (and the report file of a large
+        list), for a downstream task that needs them; by default they are masked.
     :param sender: sender id (must be validated for the account); default: the connection's
         ``default_sender``. Templated.
     :param callback_url: where delivery receipts go; ``"airflow"`` means this deployment's
@@ -61,7 +69,7 @@ class SendSmsOperator(BaseOperator):
     :param max_failure_ratio: fraction (0-1) of numbers allowed to fail or be unknown
         without failing the task.
     :param journal_path: root of the send journal; default ``[sms_api] journal_path``, else
-        ``$AIRFLOW_HOME/sms_journal``. Templated.
+        ``<[sms_api] data_path>/journal``. Templated.
     :param max_workers: concurrent sends (the hook's limiter keeps them under the rate limit).
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     """
@@ -76,12 +84,15 @@ class SendSmsOperator(BaseOperator):
         "sms_api_conn_id",
     )
     ui_color = "#d8f0e4"
+    number_fields = ("numbers",)
 
     def __init__(
         self,
         *,
         numbers: str | Iterable[str] | None = None,
         text: str,
+        text_is_secret: bool = False,
+        xcom_full_numbers: bool = False,
         sender: str | None = None,
         callback_url: str | None = None,
         numbers_file: str | None = None,
@@ -99,6 +110,8 @@ class SendSmsOperator(BaseOperator):
             raise ValueError(f"max_workers must be at least 1, got {max_workers!r}")
         self.numbers = numbers
         self.text = text
+        self.text_is_secret = text_is_secret
+        self.xcom_full_numbers = xcom_full_numbers
         self.sender = sender
         self.callback_url = callback_url
         self.numbers_file = numbers_file
@@ -113,11 +126,14 @@ class SendSmsOperator(BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
+    def secret_field_names(self) -> tuple[str, ...]:
+        return ("text",) if self.text_is_secret else ()
+
     def execute(self, context: Context) -> dict[str, Any]:
         recipients = self._recipients()
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread
         callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it holds a secret
-        message = SmsMessage(self.text, self.sender, callback_url)
+        message = SmsMessage(self.rendered("text"), self.sender, callback_url)
         if recipients.numbers:
             try:  # refuse a bad text / sender / callback before anything is sent or journalled
                 message.request(recipients.numbers[0])
@@ -137,7 +153,7 @@ class SendSmsOperator(BaseOperator):
         results = send_sms_to_all(
             self.hook, journal, recipients.numbers, message, max_workers=self.max_workers, reveal=reveal
         )
-        report = build_report(results, recipients.invalid)
+        report = build_report(results, recipients.invalid, full_numbers=self.xcom_full_numbers)
         publish_summary(context, SMS_SUMMARIES, sms_summary(report))
         xcom = report_for_xcom(report, journal, self.log)
         log_failures(self.log, results, reveal)
@@ -145,11 +161,13 @@ class SendSmsOperator(BaseOperator):
         bad = counts["failed"] + counts["unknown"]
         total = counts["numbers"]
         self.log.info(
-            "SMS done: %d sent now, %d already sent earlier, %d failed, %d unknown (of %d numbers)",
+            "SMS done: %d sent now, %d already sent earlier, %d failed, %d unknown, %d being sent by "
+            "another map index (of %d numbers)",
             counts["sent"] - counts["already_sent"],
             counts["already_sent"],
             counts["failed"],
             counts["unknown"],
+            counts["elsewhere"],
             total,
         )
         if total and bad / total > self.max_failure_ratio:
@@ -164,7 +182,7 @@ class SendSmsOperator(BaseOperator):
         return xcom
 
     def _recipients(self) -> Recipients:
-        raw = numbers_from_value(self.numbers)
+        raw = numbers_from_value(self.rendered("numbers"))
         if self.numbers_file:
             raw.extend(numbers_from_file(self.numbers_file, self.number_column))
         return normalize_recipients(raw)

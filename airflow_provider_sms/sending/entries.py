@@ -22,12 +22,18 @@ class EntryStatus(str, enum.Enum):
 
 
 class Outcome(str, enum.Enum):
-    """What happened to one recipient in this try."""
+    """What happened to one recipient in this try.
+
+    ``ELSEWHERE``: another task instance of the same task (another map index) holds the claim and
+    is sending it right now; that instance reports the outcome, so this one counts it as neither
+    sent nor failed.
+    """
 
     SENT = "sent"
     ALREADY_SENT = "already_sent"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    ELSEWHERE = "elsewhere"
 
 
 class Sent(Protocol):
@@ -61,7 +67,20 @@ class Contact:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """One recipient's record (the JSON file's content)."""
+    """One attempt's record (the JSON file's content).
+
+    :param key: the journal key (task, run, number, kind, content).
+    :param status: what is known about this attempt.
+    :param number: the E.164 number.
+    :param kind: the kind of contact.
+    :param recorded_at: when this status was written (ISO-8601, UTC).
+    :param try_number: the try of the task instance that made the attempt.
+    :param request_id: the API's id, once sent.
+    :param result: the hook result (``to_dict()``), once sent.
+    :param error: why it failed or is unknown (masked number).
+    :param attempt: the attempt's number (1, 2...; 0 for an entry of the old layout, which had none).
+    :param map_index: the map index of the task instance that made the attempt.
+    """
 
     key: str
     status: EntryStatus
@@ -72,6 +91,8 @@ class JournalEntry:
     request_id: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    attempt: int = 0
+    map_index: int | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -79,10 +100,14 @@ class JournalEntry:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, key: str, text: str) -> JournalEntry:
-        """Parse an entry; an unreadable one reads as ``unknown`` (never as "safe to send")."""
+    def from_json(cls, key: str, text: str, attempt: int = 0) -> JournalEntry:
+        """Parse an entry; an unreadable one reads as ``unknown`` (never as "safe to send").
+
+        :param attempt: the attempt its file name says (an unreadable entry keeps it).
+        """
         try:
             data = json.loads(text)
+            map_index = data.get("map_index")
             return cls(
                 key=key,
                 status=EntryStatus(data["status"]),
@@ -93,9 +118,13 @@ class JournalEntry:
                 request_id=data.get("request_id"),
                 result=data.get("result") if isinstance(data.get("result"), dict) else None,
                 error=data.get("error"),
+                attempt=attempt,
+                map_index=None if map_index is None else int(map_index),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
-            return cls(key, EntryStatus.UNKNOWN, "", "", "", error="unreadable journal entry")
+            return cls(
+                key, EntryStatus.UNKNOWN, "", "", "", error="unreadable journal entry", attempt=attempt
+            )
 
 
 @dataclass(frozen=True)
@@ -125,7 +154,8 @@ class TaskScope:
 class SendResult:
     """One recipient's outcome in this try.
 
-    :param outcome: sent now, already sent by an earlier try, failed, or unknown.
+    :param outcome: sent now, already sent (by an earlier try or another map index), failed,
+        unknown, or being sent by another map index.
     :param number: the E.164 number.
     :param request_id: the API's request id (sent and already sent).
     :param result: the hook result as a dict (``to_dict()``), for XCom.

@@ -3,7 +3,7 @@
 The list is a CSV file on any :class:`~airflow.sdk.ObjectStoragePath` (local path,
 ``file://``, ``s3://``...) with the header ``e164,added_at,reason``: one E.164 number per
 row. By default it is ``<data dir>/suppression.csv``, where the data dir is ``[sms_api]
-data_path`` (e.g. ``s3://bucket/sms?conn_id=aws_default``), else ``$AIRFLOW_HOME/sms_api``
+data_path`` (e.g. ``s3://aws_default@bucket/sms``), else ``$AIRFLOW_HOME/sms_api``
 (:func:`airflow_provider_sms.config.data_path`): the campaign and opt-out DAGs then share one
 list without configuration. The campaign DAG drops every number on it; the opt-out DAG appends the senders of
 "STOP"-like inbound SMS. Writes replace the whole file (write a temporary file, then
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import unicodedata
 import uuid
@@ -38,6 +39,8 @@ __all__ = [
     "split_suppressed",
     "suppression_list_path",
 ]
+
+log = logging.getLogger(__name__)
 
 DATA_DIR_VARIABLE = config.LEGACY_DATA_DIR_VARIABLE  # deprecated: [sms_api] data_path
 
@@ -71,9 +74,12 @@ def data_dir() -> ObjectStoragePath:
     """Folder of the suppression list and the example DAGs' files: ``[sms_api] data_path``.
 
     Any ObjectStoragePath URL or local path; unset, ``$AIRFLOW_HOME/sms_api`` (the Airflow
-    Variable ``sms_api_data_dir`` is still read, with a deprecation warning).
+    Variable ``sms_api_data_dir`` is still read, with a deprecation warning). A local folder
+    under an executor that runs tasks on several hosts gets one warning per task.
     """
-    return ObjectStoragePath(config.data_path())
+    location = config.data_path()
+    config.warn_if_local_on_distributed(location, "the provider's data folder ([sms_api] data_path)", log)
+    return ObjectStoragePath(location)
 
 
 def suppression_list_path(location: str | None = None) -> ObjectStoragePath:

@@ -52,6 +52,24 @@ def opt_out_totals(deployment: Deployment) -> dict[str, int]:
     return totals
 
 
+def assert_kept_private(deployment: Deployment, run_id: str, numbers: list[str]) -> None:
+    """What Airflow keeps of an sms_campaign run names no recipient in full: the task log files,
+    the rendered fields and the XComs (read from the metadata database)."""
+    airflow = deployment.airflow
+    rendered = "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
+    xcom = "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ?"
+    tasks = ("select_recipients", "send", "record_campaign")
+    kept = {
+        "task logs": "\n".join(airflow.task_log("sms_campaign", run_id, task) for task in tasks),
+        "rendered fields": str(airflow._query(rendered, ("sms_campaign", run_id))),
+        "xcom": str(airflow._query(xcom, ("sms_campaign", run_id))),
+    }
+    assert "SMS done: 4 sent now" in kept["task logs"]  # the log files were found and read
+    assert "numbers_file" in kept["rendered fields"]
+    for place, text in kept.items():
+        assert [n for n in numbers if n.lstrip("+") in text] == [], place
+
+
 def test_campaign_receipts_report_opt_out_and_next_campaign(deployment: Deployment, tmp_path):
     airflow, sandbox = deployment.airflow, deployment.sandbox
     clean = tmp_path / "customers.clean.csv"
@@ -65,8 +83,10 @@ def test_campaign_receipts_report_opt_out_and_next_campaign(deployment: Deployme
 
     # 1. The campaign sends to every clean number, receipts to Airflow's webhook.
     before = latest_seq(deployment)
-    airflow.wait_for_run("sms_campaign", airflow.trigger("sms_campaign", conf))
+    campaign_run = airflow.trigger("sms_campaign", conf)
+    airflow.wait_for_run("sms_campaign", campaign_run)
     assert sms_numbers(deployment, before) == sorted([STAYS, STOPS, UNDELIVERED, REJECTED])
+    assert_kept_private(deployment, campaign_run, [STAYS, STOPS, UNDELIVERED, REJECTED])
     request_ids = {
         e["number"]: e["request_id"] for e in sandbox.ledger() if e["product"] == "sms" and e["seq"] > before
     }
@@ -129,8 +149,10 @@ def test_campaign_receipts_report_opt_out_and_next_campaign(deployment: Deployme
     suppression = deployment.data_dir / "suppression.csv"
 
     def suppressed() -> bool:
-        return suppression.exists() and STOPS in suppression.read_text() and (
-            opt_out_totals(deployment)["added"] > opted_before
+        return (
+            suppression.exists()
+            and STOPS in suppression.read_text()
+            and (opt_out_totals(deployment)["added"] > opted_before)
         )
 
     wait_until("inbound_opt_out to suppress the sender of STOP", suppressed, 90, interval=2)

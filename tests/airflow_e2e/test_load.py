@@ -94,7 +94,10 @@ def test_500_concurrent_deliveries_are_acknowledged_and_stored_exactly_once(depl
     assert outcomes == {"stored": DELIVERIES - REPEATS, "duplicate": REPEATS}
 
     stored: Counter[tuple[str, str]] = Counter()
-    for kind, uri in (("delivery-receipts", "sms-api://delivery-receipts"), ("inbound-sms", "sms-api://inbound-sms")):
+    for kind, uri in (
+        ("delivery-receipts", "sms-api://delivery-receipts"),
+        ("inbound-sms", "sms-api://inbound-sms"),
+    ):
         for event in deployment.airflow.asset_events(uri):
             extra = event["extra"]
             if str(extra.get("requestId", extra.get("messageId", ""))).startswith(tag):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from airflow.sdk import DAG, BaseHook
+from airflow.sdk import DAG, BaseHook, task
 
 from airflow_provider_sms.operators.sms import SendSmsOperator
 
@@ -29,13 +29,18 @@ def restore_sandbox_rate_limit(context: Any) -> None:
 
 with DAG("ops_sms_mixed", schedule=None, start_date=START, catchup=False):
     # One invalid number and one duplicate (other formatting) in the list; mapped over two
-    # senders, the second of which the account may not use.
+    # senders, the second of which the account may not use. Each with its own text: the same
+    # text would be one message per person for the whole task (whichever instance sends first).
     SendSmsOperator.partial(
         task_id="send",
         numbers=[GOOD[0], "+44 7911 123412", "+4479", GOOD[1]],
-        text="Your order #29211 was received",
         max_failure_ratio=0.5,
-    ).expand(sender=["InfoSMS", "NotValidated"])
+    ).expand_kwargs(
+        [
+            {"sender": "InfoSMS", "text": "Your order #29211 was received"},
+            {"sender": "NotValidated", "text": "Your order #29211 was received (copy)"},
+        ]
+    )
 
 
 with DAG("ops_sms_retry", schedule=None, start_date=START, catchup=False):
@@ -77,3 +82,17 @@ with DAG(
 
 with DAG("ops_sms_receipts", schedule=None, start_date=START, catchup=False):
     SendSmsOperator(task_id="send", numbers=GOOD[:2], text="Receipts please", callback_url="airflow")
+
+
+REMAP = ["+447911123421", "+447911123422", "+447911123423"]
+
+with DAG("ops_sms_remap", schedule=None, start_date=START, catchup=False, params={"order": "forward"}):
+
+    @task
+    def batches(params: dict[str, Any] | None = None) -> list[list[str]]:
+        """The list, split for mapping; another order on request (an upstream that changed)."""
+        assert params is not None
+        numbers = REMAP if params["order"] == "forward" else REMAP[::-1]
+        return [numbers[:2], numbers[2:]]
+
+    SendSmsOperator.partial(task_id="send", text="Your table is booked").expand(numbers=batches())

@@ -9,6 +9,7 @@ import pytest
 from tests.airflow_env import REPO_ROOT
 from tests.support.runs import (
     billable,
+    journal_entries,
     load_dag,
     requests_for,
     run_dag,
@@ -52,14 +53,28 @@ def test_phone_verification_by_flash_call(sandbox, monkeypatch, tmp_path) -> Non
     use_sandbox(monkeypatch, sandbox)
     use_journal(monkeypatch, tmp_path)
 
-    dr = run_dag(
-        EXAMPLES / "phone_verification.py", "phone_verification_flash_call", run_conf={"code": "90210"}
-    )
+    code = {"code": "90210", "entered_code": "90210"}
+    dr = run_dag(EXAMPLES / "phone_verification.py", "phone_verification_flash_call", run_conf=code)
 
     assert set(states(dr).values()) == {"success"}
-    assert xcom(dr, "flash_call")["from_number"].endswith("90210")
+    [entry] = journal_entries(tmp_path)
+    assert entry["result"]["from_number"].endswith("90210")  # the caller id carries the code...
+    assert (
+        xcom(dr, "flash_call")["from_number"] == entry["result"]["from_number"][:-6] + "******"
+    )  # ... not XCom
     assert billable(sandbox, "flash") == {"+447911123451": 1}
     assert len(requests_for(sandbox, "notify")) == 1
+
+
+def test_phone_verification_by_flash_call_refuses_a_wrong_code(sandbox, monkeypatch, tmp_path) -> None:
+    use_sandbox(monkeypatch, sandbox)
+    use_journal(monkeypatch, tmp_path)
+    code = {"code": "90210", "entered_code": "90211"}
+
+    dr = run_dag(EXAMPLES / "phone_verification.py", "phone_verification_flash_call", run_conf=code)
+
+    assert states(dr)[("check_code", -1)] == "failed"
+    assert requests_for(sandbox, "notify") == []
 
 
 def test_failure_alerting_pages_by_sms_and_voice(sandbox, monkeypatch) -> None:

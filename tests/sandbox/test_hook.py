@@ -18,6 +18,7 @@ from tests.support.hooks import MOBILE, connect, ledger
 
 pytestmark = pytest.mark.usefixtures("fresh_limiters")
 
+
 def test_the_number_used_is_a_mobile() -> None:
     assert phonenumbers.number_type(phonenumbers.parse(MOBILE)) == phonenumbers.PhoneNumberType.MOBILE
 

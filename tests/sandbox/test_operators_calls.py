@@ -8,6 +8,8 @@ import pendulum
 import phonenumbers
 import pytest
 
+from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.privacy import mask_caller_id
 from tests.support.runs import (
     OPS_DAGS,
     billable,
@@ -31,7 +33,7 @@ def journal(monkeypatch, tmp_path):
     return use_journal(monkeypatch, tmp_path)
 
 
-def test_every_operator_once(sandbox, monkeypatch) -> None:
+def test_every_operator_once(sandbox, monkeypatch, journal) -> None:
     use_sandbox(monkeypatch, sandbox)
 
     dr = run_dag(DAG_FILE, "ops_calls")
@@ -39,18 +41,21 @@ def test_every_operator_once(sandbox, monkeypatch) -> None:
     assert set(states(dr).values()) == {"success"}
     flash = xcom(dr, "flash")
     assert set(flash) == {"request_id", "from_number"}
-    assert flash["from_number"].endswith("1234")
+    [flash_entry] = [e for e in journal_entries(journal) if e["kind"] == "flash_call"]
+    caller_id = flash_entry["result"]["from_number"]
+    assert caller_id.endswith("1234")  # the code, in the journal only
+    assert flash["from_number"] == mask_caller_id(caller_id) == caller_id[:-6] + "******"
     assert xcom(dr, "notify_verified") == {"request_id": flash["request_id"]}
     assert set(xcom(dr, "pin")) == {"request_id"}
     assert set(xcom(dr, "speak")) == {"request_id"}
     hlr = xcom(dr, "hlr")
     assert hlr["status"] == "DELIVERED"
     assert hlr["country"] == phonenumbers.region_code_for_number(phonenumbers.parse(ALICE))
-    assert hlr["number"] == ALICE
+    assert hlr["number"] == mask_number(ALICE)
     assert xcom(dr, "fraud") == {
-        "+447911123466": {"status": "FRAUDULENT", "mobile_prefix": True},
-        "+447911123477": {"status": "SUSPICIOUS", "mobile_prefix": True},
-        ALICE: {"status": "PASSED", "mobile_prefix": True},
+        "+4479******66": {"status": "FRAUDULENT", "mobile_prefix": True},
+        "+4479******77": {"status": "SUSPICIOUS", "mobile_prefix": True},
+        mask_number(ALICE): {"status": "PASSED", "mobile_prefix": True},
     }
     products = [e["product"] for e in sandbox.ledger() if e["billable"]]
     assert sorted(products) == sorted(
@@ -68,8 +73,8 @@ def test_mapped_tasks(sandbox, monkeypatch) -> None:
     assert len(states(dr)) == 2 + 2 + 2 + 1 + 2
     assert xcom(dr, "hlr", 1)["status"] == "UNDELIVERED"
     assert xcom(dr, "fraud", 1)["status"] == "FRAUDULENT"
-    assert set(xcom(dr, "sms", 0)["sent"]) == {ALICE, BOB}
-    assert set(xcom(dr, "sms", 1)["sent"]) == {CAROL}
+    assert set(xcom(dr, "sms", 0)["sent"].values()) == {mask_number(ALICE), mask_number(BOB)}
+    assert set(xcom(dr, "sms", 1)["sent"].values()) == {mask_number(CAROL)}
     assert billable(sandbox, "flash") == {ALICE: 1, BOB: 1}
     assert billable(sandbox, "sms") == {ALICE: 1, BOB: 1, CAROL: 1}
     assert billable(sandbox, "t2s") == {CAROL: 1}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_sms.api.numbers import mask_number
 from tests.support.runs import (
     OPS_DAGS,
     billable,
@@ -33,11 +34,19 @@ def test_list_with_invalid_number_and_sender_not_allowed(sandbox, monkeypatch, t
 
     assert states(dr) == {("send", 0): "success", ("send", 1): "failed"}
     report = xcom(dr, "send", 0)
-    assert set(report["sent"]) == set(GOOD)
-    assert list(report["failed"]) == ["+4479"]
-    assert report["unknown"] == []
+    request_ids = {e["number"]: e["request_id"] for e in sandbox.ledger() if e["billable"]}
+    assert report["sent"] == {request_ids[GOOD[0]]: "+4479******11", request_ids[GOOD[1]]: "+4479******12"}
+    assert [f["number"] for f in report["failed"]] == ["+****"]
+    assert report["unknown"] == report["elsewhere"] == []
     assert report["already_sent"] == 0
-    assert report["counts"] == {"numbers": 3, "sent": 2, "already_sent": 0, "failed": 1, "unknown": 0}
+    assert report["counts"] == {
+        "numbers": 3,
+        "sent": 2,
+        "already_sent": 0,
+        "failed": 1,
+        "unknown": 0,
+        "elsewhere": 0,
+    }
     # Deduplicated: each person got exactly one billable SMS, from the allowed sender only.
     assert billable(sandbox, "sms") == {GOOD[0]: 1, GOOD[1]: 1}
     refused = [e for e in sandbox.ledger() if e["product"] == "sms" and e["http_status"] == 400]
@@ -61,17 +70,22 @@ def test_a_large_list_keeps_xcom_small_and_its_full_report_beside_the_journal(
     dr = run_dag(DAG_FILE, "ops_sms_mixed")
 
     slim = xcom(dr, "send", 0)
-    assert set(slim) == {"counts", "already_sent", "report_path"}
+    assert set(slim) == {"counts", "already_sent", "full_numbers", "report_path"}
     assert Path(slim["report_path"]).is_relative_to(journal)
     full = sms.load_report(slim)
-    assert set(full["sent"]) == set(GOOD)
-    assert full["counts"] == slim["counts"] == {
-        "numbers": 3,
-        "sent": 2,
-        "already_sent": 0,
-        "failed": 1,
-        "unknown": 0,
-    }
+    assert sorted(full["sent"].values()) == ["+4479******11", "+4479******12"]
+    assert (
+        full["counts"]
+        == slim["counts"]
+        == {
+            "numbers": 3,
+            "sent": 2,
+            "already_sent": 0,
+            "failed": 1,
+            "unknown": 0,
+            "elsewhere": 0,
+        }
+    )
     assert sms.load_report(full) is full  # a small report is its own XCom
 
 
@@ -90,14 +104,13 @@ def test_retry_after_mid_list_failure_sends_nothing_twice(sandbox_factory, monke
         assert states(dr) == {("send", -1): "success"}
         assert try_number(dr, "send") == 2
         report = xcom(dr, "send")
-        assert set(report["sent"]) == set(numbers)
-        assert report["failed"] == {}
+        assert report["failed"] == []
         assert report["unknown"] == []
         # Try 1 sent some numbers (the sandbox's 429s are not in its ledger) but not all of them.
         assert 1 <= report["already_sent"] < len(numbers)
         assert billable(sb, "sms") == dict.fromkeys(numbers, 1)
-        request_ids = {e["number"]: e["request_id"] for e in sb.ledger() if e["billable"]}
-        assert report["sent"] == request_ids
+        request_ids = {e["request_id"]: mask_number(e["number"]) for e in sb.ledger() if e["billable"]}
+        assert report["sent"] == request_ids  # keyed by request id, numbers masked
         assert {e["status"] for e in journal_entries(journal)} == {"sent"}
 
 
@@ -138,7 +151,7 @@ def test_templated_numbers_and_rerun_of_the_same_run(sandbox, monkeypatch, tmp_p
     first = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
     again = xcom(run_dag(DAG_FILE, "ops_sms_templated", **same_run), "send")
 
-    assert set(first["sent"]) == set(GOOD)
+    assert sorted(first["sent"].values()) == [mask_number(n) for n in GOOD[:2]]
     assert first["already_sent"] == 0
     assert again["sent"] == first["sent"]
     assert again["already_sent"] == 2
@@ -193,3 +206,46 @@ def rendered_fields(dag_run, task_id: str) -> dict:
             .one()
         )
         return dict(row.rendered_fields)
+
+
+def test_clear_and_remap_sends_once(sandbox, monkeypatch, tmp_path) -> None:
+    """A mapped send, run; the run cleared and run again with the upstream list in another
+    order, so every person moved to another map index: nobody gets a second SMS."""
+    from tests.dags.ops_sms import REMAP
+
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    logical_date = datetime(2024, 5, 3, tzinfo=timezone.utc)
+    same_run = {"logical_date": logical_date, "run_after": logical_date}
+
+    first = run_dag(DAG_FILE, "ops_sms_remap", **same_run)
+    again = run_dag(DAG_FILE, "ops_sms_remap", **same_run, run_conf={"order": "reversed"})
+
+    assert again.run_id == first.run_id
+    assert set(states(again).values()) == {"success"}
+    assert billable(sandbox, "sms") == dict.fromkeys(REMAP, 1)
+    # REMAP[0] went from map index 0 to map index 1: reported there as sent before, same request id.
+    request_id = next(e["request_id"] for e in sandbox.ledger() if e["number"] == REMAP[0])
+    moved = xcom(again, "send", 1)
+    assert moved["sent"] == {request_id: mask_number(REMAP[0])}
+    assert moved["already_sent"] == 1
+    assert xcom(again, "send", 0)["already_sent"] == 2
+
+
+def test_a_local_journal_under_a_multi_host_executor_warns_once(
+    sandbox, monkeypatch, tmp_path, capfd
+) -> None:
+    """[core] executor may run a retry on another host: the task says its journal is local."""
+    use_journal(monkeypatch, tmp_path)
+    use_sandbox(monkeypatch, sandbox)
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor,CeleryExecutor")
+
+    dr = run_dag(DAG_FILE, "ops_sms_templated")
+
+    assert states(dr) == {("send", -1): "success"}
+    out = capfd.readouterr().out
+    warning = (
+        f"The send journal is at {tmp_path}, a folder on this worker, but [core] executor = CeleryExecutor"
+    )
+    assert out.count(warning) == 1
+    assert "[sms_api] local_paths_shared = True" in out

@@ -76,9 +76,10 @@ def test_send_summary_counts_and_receipt_keys_of_each_mapped_try(sandbox, monkey
     assert event["map_index"] == 0
     extra = event["extra"]
     report = xcom(dr, "send", 0)
-    assert {k: extra[k] for k in ("numbers", "sent", "already_sent", "failed", "unknown")} == report["counts"]
+    counted = ("numbers", "sent", "already_sent", "failed", "unknown")
+    assert {k: extra[k] for k in counted} == {k: report["counts"][k] for k in counted}
     assert extra["paid"] == {"sms": 2}
-    assert extra["receipt_keys"] == sorted(receipt_key(rid) for rid in report["sent"].values())
+    assert extra["receipt_keys"] == sorted(receipt_key(rid) for rid in report["sent"])
     assert_counts_only(extra, *report["sent"], *report["sent"].values())
 
 

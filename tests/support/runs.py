@@ -99,4 +99,11 @@ def requests_for(sandbox: Any, product: str) -> list[dict[str, Any]]:
 
 
 def journal_entries(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))]
+    """The latest attempt of each journal key under ``folder`` (``<key>.<attempt>.json`` files)."""
+    latest: dict[str, tuple[int, Path]] = {}
+    for path in folder.rglob("*.json"):
+        key, _, rest = path.name.partition(".")
+        attempt = rest.removesuffix(".json")
+        if len(key) == 64 and attempt.isdigit() and int(attempt) > latest.get(key, (0, path))[0]:
+            latest[key] = (int(attempt), path)
+    return [json.loads(path.read_text()) for _, path in sorted(latest.values())]

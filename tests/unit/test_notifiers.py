@@ -45,7 +45,16 @@ def test_templates_render_from_the_callback_context() -> None:
 
     notifier.render_template_fields(context)
 
-    assert (notifier.numbers, notifier.text, notifier.sender) == ("+447911123456", "load failed", "Alerts")
+    assert (notifier.rendered("numbers"), notifier.text, notifier.sender) == (
+        "+447911123456",
+        "load failed",
+        "Alerts",
+    )
+    assert notifier.numbers == "+4479******56"  # what the rendered attribute shows
+
+    # A second callback renders again from the template, not from the masked value.
+    notifier.render_template_fields({**context, "params": {"oncall": "+447911123400", "sender": "A"}})
+    assert notifier.rendered("numbers") == "+447911123400"
 
 
 def test_template_env_without_a_real_dag() -> None:

@@ -41,15 +41,30 @@ def test_report_shape() -> None:
         SendResult(Outcome.ALREADY_SENT, B, "r0"),
         SendResult(Outcome.FAILED, "+447911123458", error="The API refused ...", exception=ValueError()),
         SendResult(Outcome.UNKNOWN, "+447911123459", error="lost"),
+        SendResult(Outcome.ELSEWHERE, "+447911123450", error="map index 2 sends it"),
     ]
+    counts = {"numbers": 6, "sent": 2, "already_sent": 1, "failed": 2, "unknown": 1, "elsewhere": 1}
     report = build_report(results, {"+4479": "too short"})
     assert report == {
-        "sent": {A: "r1", B: "r0"},
-        "failed": {"+4479": "too short", "+447911123458": "The API refused ..."},
-        "unknown": ["+447911123459"],
+        "sent": {"r1": "+4479******56", "r0": "+4479******57"},
+        "failed": [
+            {"number": "+****", "reason": "too short"},
+            {"number": "+4479******58", "reason": "The API refused ..."},
+        ],
+        "unknown": ["+4479******59"],
+        "elsewhere": ["+4479******50"],
         "already_sent": 1,
-        "counts": {"numbers": 5, "sent": 2, "already_sent": 1, "failed": 2, "unknown": 1},
+        "full_numbers": False,
+        "counts": counts,
     }
+    full = build_report(results, {"+4479": "too short"}, full_numbers=True)
+    assert full["sent"] == {"r1": A, "r0": B}
+    assert [f["number"] for f in full["failed"]] == ["+4479", "+447911123458"]
+    assert (full["unknown"], full["elsewhere"], full["counts"]) == (
+        ["+447911123459"],
+        ["+447911123450"],
+        counts,
+    )
 
 
 def test_send_sms_arguments() -> None:

@@ -27,7 +27,7 @@ from airflow_provider_sms.summaries import (
 
 def report_of(n: int, already: int = 0) -> dict:
     report = build_report([], {})
-    report["sent"] = {f"+4479111{i:05d}": f"req-{i}" for i in range(n)}
+    report["sent"] = {f"req-{i}": f"+4479111{i:05d}" for i in range(n)}
     report["counts"] = {"numbers": n, "sent": n, "already_sent": already, "failed": 0, "unknown": 0}
     return report
 
