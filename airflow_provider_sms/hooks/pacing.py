@@ -4,7 +4,9 @@ state file, by every process of the host (:mod:`~airflow_provider_sms.hooks.shar
 The API admits 30 requests per account in any sliding one-second window (only admitted
 requests count). Smooth pacing — one start every ``1/rate`` seconds, never a burst after an
 idle spell — keeps any one-second window of *starts* at or under ``rate``; a small headroom
-absorbs the jitter between the client's starts and the server's arrivals. The limiter's state
+absorbs the jitter between the client's starts and the server's arrivals, and a busy spell
+warms up (:data:`WARM_START` of the pace, full after :data:`WARMUP`) while its first requests
+open connections and so arrive late after their starts. The limiter's state
 (:class:`PaceState`) lives in a store: :class:`LocalStore` for one process, or the host's
 shared file, where every process of the host books its slots from the same schedule, so they
 share the account exactly and never discover each other through 429s.
@@ -46,6 +48,8 @@ MIN_RATE = 0.5  # requests per second: never stall completely
 RECOVERY_TIME_CONSTANT = 1.5  # seconds to close ~63 % of the gap back up to the share
 PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
 DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
+WARMUP = 2.0  # seconds: after an idle spell the pace ramps up to full over this long...
+WARM_START = 0.75  # ...from this fraction of it, while the first connections are being opened
 _CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
 _MAX_DOUBLINGS = 10.0
 
@@ -68,11 +72,12 @@ class PaceState:
     floor: float
     starts: deque[float] = field(default_factory=deque)  # starts in the last window
     throttles: deque[float] = field(default_factory=deque)  # 429s in the last window
+    warm_from: float = -math.inf  # when the last busy spell began
 
     def reset(self, ceiling: float, now: float) -> None:
         """Start afresh: the full pace, no history."""
         self.rate = self.share = ceiling
-        self.next_start = self.cut_time = self.cut_start = -math.inf
+        self.next_start = self.cut_time = self.cut_start = self.warm_from = -math.inf
         self.last_update = now
         self.floor = MIN_RATE
         self.starts.clear()
@@ -224,9 +229,25 @@ class AdaptiveRateLimiter:
     def _book(self) -> tuple[float, int, float]:
         with self._state() as s:
             now = self._clock()
+            if s.next_start < now - WINDOW:
+                s.warm_from = now  # idle for a window: a busy spell begins
             start = max(now, s.next_start)
-            s.next_start = start + 1.0 / min(s.rate, self._ceiling)
+            s.next_start = start + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, start))
             return start, s.generation, now
+
+    @staticmethod
+    def _warmth(s: PaceState, start: float) -> float:
+        """The fraction of the pace allowed at ``start``: WARM_START at the beginning of a busy
+        spell, rising to 1 over WARMUP seconds.
+
+        The first requests of a spell open connections (TCP and TLS handshakes), so they reach
+        the server later after their start than the requests that follow on open connections;
+        at the full pace, a second of arrivals could then hold more than the limit.
+        """
+        into = start - s.warm_from
+        if into >= WARMUP:
+            return 1.0
+        return WARM_START + (1.0 - WARM_START) * max(into, 0.0) / WARMUP
 
     def _confirm(self, start: float, generation: int) -> bool:
         with self._state() as s:

@@ -44,10 +44,10 @@ except ImportError:  # pragma: no cover - Windows
 log = logging.getLogger(__name__)
 
 _MAGIC = b"SMSP"
-_VERSION = 1
+_VERSION = 2
 # magic, version, boot id, rate, share, next_start, last_update, cut_time, cut_start, floor,
-# generation, number of starts, number of 429s; then the starts and the 429 times.
-_HEADER = struct.Struct("<4sH16s7dQII")
+# warm_from, generation, number of starts, number of 429s; then the starts and the 429 times.
+_HEADER = struct.Struct("<4sH16s8dQII")
 _MAX_EVENTS = 1_000_000
 
 
@@ -74,6 +74,7 @@ def encode(state: PaceState) -> bytes:
         state.cut_time,
         state.cut_start,
         state.floor,
+        state.warm_from,
         state.generation,
         len(state.starts),
         len(state.throttles),
@@ -91,7 +92,7 @@ def decode(data: bytes) -> PaceState | None:
         return None
     if len(data) != _HEADER.size + 8 * (n_starts + n_throttles):
         return None
-    rate, share, next_start, last_update, cut_time, cut_start, floor = numbers
+    rate, share, next_start, last_update, cut_time, cut_start, floor, warm_from = numbers
     if not all(math.isfinite(x) and x > 0 for x in (rate, share, floor)) or not math.isfinite(last_update):
         return None
     events = struct.unpack_from(f"<{n_starts + n_throttles}d", data, _HEADER.size)
@@ -106,6 +107,7 @@ def decode(data: bytes) -> PaceState | None:
         floor,
         deque(events[:n_starts]),
         deque(events[n_starts:]),
+        warm_from,
     )
 
 

@@ -46,13 +46,34 @@ def limiter(clock: FakeClock, rate_limit: float = 30) -> AdaptiveRateLimiter:
     return AdaptiveRateLimiter(rate_limit, clock=clock, sleep=clock.sleep)
 
 
+def warmed_up(lim: AdaptiveRateLimiter, clock: FakeClock) -> None:
+    """Take slots until the busy spell's warm-up is over (the full pace from then on)."""
+    began = lim.acquire()
+    while clock.now < began + pacing.WARMUP:
+        lim.acquire()
+
 
 def test_paces_smoothly_under_the_limit(clock: FakeClock) -> None:
     lim = limiter(clock)
     starts = [lim.acquire() for _ in range(200)]
     assert max_in_any_window(starts) <= 30
-    gaps = {round(b - a, 6) for a, b in itertools.pairwise(starts)}
+    steady = [start for start in starts if start >= starts[0] + pacing.WARMUP]
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(steady)}
     assert gaps == {round(1 / (30 * pacing.HEADROOM), 6)}  # one start every 1/29.1 s, never two at once
+
+
+def test_a_busy_spell_starts_below_the_pace_and_ramps_up_to_it(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    starts = [lim.acquire() for _ in range(100)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    full = 1 / (30 * pacing.HEADROOM)
+    assert gaps[0] == pytest.approx(full / pacing.WARM_START)  # three quarters of the pace at first...
+    assert all(a >= b for a, b in itertools.pairwise(gaps))  # ...rising...
+    assert gaps[-1] == pytest.approx(full)  # ...to all of it after WARMUP seconds
+    assert sum(1 for start in starts if start < starts[0] + pacing.WARMUP) < 2 * 30 * pacing.HEADROOM
+    clock.advance(5)  # idle again: the next spell warms up again
+    again = [lim.acquire() for _ in range(2)]
+    assert again[1] - again[0] == pytest.approx(full / pacing.WARM_START)
 
 
 def test_no_burst_after_an_idle_spell(clock: FakeClock) -> None:
@@ -88,8 +109,9 @@ def test_many_threads_still_get_paced_slots(clock: FakeClock) -> None:
 
 def test_acquire_waits_for_the_next_slot(clock: FakeClock) -> None:
     lim = limiter(clock, rate_limit=10)
+    assert lim.acquire() == clock() == 1000.0  # the first request starts at once
+    warmed_up(lim, clock)
     first = lim.acquire()
-    assert first == clock() == 1000.0  # the first request starts at once
     assert lim.acquire() - first == pytest.approx(1 / 9.7)  # the next ones wait for their slot
     assert lim.acquire() - first == pytest.approx(2 / 9.7)
     assert clock() - first == pytest.approx(2 / 9.7)  # by sleeping on the injected clock
@@ -164,6 +186,7 @@ def test_under_repeated_429s_no_window_exceeds_the_limit(clock: FakeClock) -> No
 
 def test_acquire_async(clock: FakeClock) -> None:
     lim = limiter(clock)
+    warmed_up(lim, clock)
 
     async def two() -> list[float]:
         return [await lim.acquire_async(), await lim.acquire_async()]
@@ -229,8 +252,8 @@ def test_limiters_of_several_processes_interleave_into_one_evenly_spaced_schedul
         which = order.randrange(3)  # an irregular order of asking
         starts[which].append(limiters[which].acquire())
     every = sorted(s for got in starts.values() for s in got)
-    gaps = {round(b - a, 6) for a, b in itertools.pairwise(every)}
-    assert gaps == {round(1 / (30 * pacing.HEADROOM), 6)}  # one schedule, as if one limiter
+    alone = limiter(FakeClock())
+    assert every == [alone.acquire() for _ in range(300)]  # one schedule, as if one limiter
     assert max_in_any_window(every) <= 30
     assert all(len(got) >= 60 for got in starts.values())
 
@@ -282,8 +305,9 @@ def test_busy_processes_on_one_host_converge_to_equal_shares_and_fill_the_limit(
     assert max(shares) - min(shares) <= 8
     assert sum(shares) == pytest.approx(29 * 30 * pacing.HEADROOM, abs=2)  # ...filling the pace
     assert max_in_any_window([s for got in granted for s in got]) <= 30
-    first_alone = [s for s in granted[0] if t0 + 1 <= s < t0 + 5]
-    assert len(first_alone) == pytest.approx(4 * 30 * pacing.HEADROOM, abs=2)  # alone: all of the pace
+    first_alone = [s for s in granted[0] if t0 + pacing.WARMUP <= s < t0 + 5]
+    alone_for = 5 - pacing.WARMUP
+    assert len(first_alone) == pytest.approx(alone_for * 30 * pacing.HEADROOM, abs=1)  # alone: all of it
 
 
 def test_a_429_slows_every_process_of_the_host(clock: FakeClock, tmp_path: Path) -> None:
