@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_sms.summaries import HYGIENE_SUMMARIES, SMS_SUMMARIES, USAGE_SUMMARIES, receipt_key
-from tests.dags.ops_support import OPS_DAGS, run_dag, states, use_journal, use_sandbox, xcom
 from tests.sandbox.test_hygiene_dags import RATE, asset_extras, write_list
+from tests.support.runs import OPS_DAGS, run_dag, states, use_journal, use_sandbox, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
