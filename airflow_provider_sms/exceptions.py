@@ -89,7 +89,13 @@ class AccountError(SmsApiError):
 
 
 class RateLimitError(SmsApiError):
-    """Too many requests in one second for the account (errorCode 4, HTTP 429)."""
+    """Too many requests in one second for the account (errorCode 4, HTTP 429).
+
+    ``retry_after`` holds the seconds the answer's ``Retry-After`` header asked to wait
+    (``None`` without one); the hooks honour it up to a bound.
+    """
+
+    retry_after: float | None = None
 
 
 class InvalidRequestError(SmsApiError):

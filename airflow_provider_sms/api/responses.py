@@ -8,15 +8,16 @@ it cannot use (a body that is not a JSON object, a missing ``requestId``): those
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import pendulum
 
 from airflow_provider_sms.api import constants as c
 from airflow_provider_sms.api import results as r
+from airflow_provider_sms.api.answers import UnreadableJson, loads_answer
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.timestamps import parse_timestamp
@@ -83,9 +84,19 @@ def mask_digit_runs(text: str) -> str:
 
 
 def decode_json_object(status: int, body: bytes | str) -> dict[str, Any]:
-    """Parse a body that must be a JSON object, or raise :class:`ServerError` saying what came."""
+    """Parse a body that must be a JSON object, or raise :class:`ServerError` saying what came.
+
+    Never lets a bare Python exception out: JSON nested deeper than the interpreter's recursion
+    limit or than :data:`~airflow_provider_sms.api.answers.MAX_ANSWER_DEPTH`, numbers beyond
+    Python's integer-string limit, and numbers that overflow a float (``1e999``) or the
+    ``NaN``/``Infinity`` extensions are all a :class:`ServerError` quoting the first bytes.
+    """
     try:
-        data = json.loads(body)
+        data = loads_answer(body)
+    except UnreadableJson as exc:
+        raise ServerError(
+            f"The API answered HTTP {status} with JSON holding {exc}: {preview(body)!r}", http_status=status
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise ServerError(
             f"The API answered HTTP {status} with a body that is not JSON: {preview(body)!r}",
@@ -97,6 +108,20 @@ def decode_json_object(status: int, body: bytes | str) -> dict[str, Any]:
             http_status=status,
         )
     return data
+
+
+def shown_location(location: str | None) -> str:
+    """A redirect's ``Location`` as a message may quote it: no user info, query or fragment."""
+    if not location:
+        return "(no Location header)"
+    text = location.strip()[:_BODY_PREVIEW]
+    try:
+        parts = urlsplit(text)
+        text = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+    except ValueError:
+        text = text.split("?", 1)[0]
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return repr(mask_digit_runs(text))
 
 
 def error_from_response(status: int, body: bytes | str, *, number: str | None = None) -> SmsApiError:
@@ -152,7 +177,7 @@ def parse_response(request: ApiRequest[T], status: int, body: bytes | str, *, nu
     data = decode_json_object(status, body)
     try:
         return request.parse(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise ServerError(
             f"The API answered HTTP {status} to {request.endpoint.value} without the documented "
             f"fields ({exc}): {preview(body)!r}",

@@ -3,31 +3,39 @@ pacing, log lines."""
 
 from __future__ import annotations
 
+import os
+import ssl
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_sms.api import endpoints
+from airflow_provider_sms.api.answers import retry_after_seconds
 from airflow_provider_sms.api.constants import ERROR_NOT_FOUND, ERRORS
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number
-from airflow_provider_sms.api.responses import parse_response
+from airflow_provider_sms.api.responses import parse_response, shown_location
 from airflow_provider_sms.api.settings import ConnectionSettings, unknown_extras
 from airflow_provider_sms.exceptions import (
     AuthenticationError,
+    ConnectionNotMadeError,
     DeliveryUnknownError,
     NotFoundError,
+    RateLimitError,
     ServerError,
     SmsApiConfigError,
     SmsApiConnectionError,
     SmsApiError,
     TlsVerificationError,
 )
+from airflow_provider_sms.hooks.bodies import MAX_ANSWER_BYTES
 from airflow_provider_sms.hooks.methods import EndpointMethod
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
+from airflow_provider_sms.hooks.retrying import MAX_RETRY_AFTER
 
 try:
     from importlib.metadata import version as _version
@@ -37,6 +45,11 @@ except Exception:  # not installed as a distribution (e.g. run from a source tre
     _VERSION = "0+unknown"
 
 T = TypeVar("T")
+
+MAX_IN_FLIGHT = 512
+"""The most requests one hook keeps in flight at once: each hook's connection pool holds up
+to this many connections (opened on demand, none when unused). Batch paths size their
+concurrency under it; the rate limiter, not the pool, paces them."""
 
 
 class SmsApiHookBase(BaseHook):
@@ -151,38 +164,123 @@ class SmsApiHookBase(BaseHook):
         body: bytes,
         masked: str | None,
         started_at: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T:
-        """What both transports do with an answer: log, slow down on 429, parse.
+        """What both transports do with an answer: log, refuse a redirect, slow down on 429, parse.
 
         A 5xx or garbled body to a request that is not safe to resend (a message, a call, a
         reservation) becomes :class:`DeliveryUnknownError`: it may have been processed.
 
         :param started_at: what ``limiter.acquire()`` returned for this request (sharpens the
             limiter's estimate of the account's share on a 429).
+        :param headers: the answer's headers (case-insensitive), for ``Location`` and ``Retry-After``.
         """
+        headers = headers or {}
         self.log_answer(request, status, masked)
+        if 300 <= status < 400:
+            raise self.redirect_error(request, status, headers.get("location"))
+        retry_after = None
         if status == 429:
-            self.limiter.on_throttled(started_at)
+            retry_after = retry_after_seconds(headers.get("retry-after"), time.time())
+            pause = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
+            self.limiter.on_throttled(started_at, retry_after=pause)
         try:
             return parse_response(request, status, body, number=masked)
+        except RateLimitError as exc:
+            raise self.with_retry_after(exc, retry_after) from None
         except ServerError as exc:
             if not request.resend_safe:
                 raise self.delivery_unknown(request, masked, str(exc), exc.http_status) from None
             raise
 
+    @staticmethod
+    def with_retry_after(exc: RateLimitError, retry_after: float | None) -> RateLimitError:
+        """``exc`` carrying the wait its answer asked for; beyond :data:`MAX_RETRY_AFTER`, saying so."""
+        if retry_after is None:
+            return exc
+        if retry_after > MAX_RETRY_AFTER:
+            exc = type(exc)(
+                f"{exc.message}. The API asks to wait {retry_after:,.0f} s before the next request "
+                f"(Retry-After), longer than the hooks wait ({MAX_RETRY_AFTER:g} s): not retried",
+                error_code=exc.error_code,
+                error_reason=exc.error_reason,
+                http_status=exc.http_status,
+            )
+        exc.retry_after = retry_after
+        return exc
+
+    def redirect_error(
+        self, request: ApiRequest[Any], status: int, location: str | None
+    ) -> SmsApiConfigError:
+        """A 3xx answer: something in front of the API answered; a configuration error.
+
+        The API never redirects, so a 3xx comes from whatever stands between the hook and the
+        API (a proxy, a load balancer, a web server at a host or path that is not the API's)
+        and it answered *instead of* forwarding the request: the API did not process it. For a
+        message or a call this means nobody was reached, so it is not a
+        :class:`DeliveryUnknownError`: the send journal records it ``failed`` and a retry of
+        the task after the fix sends it. The redirect is never followed, so the credentials
+        never go to the new location; the connection's host has to be fixed.
+        """
+        return SmsApiConfigError(
+            f"{request.endpoint.value}: {self.settings.api_url} answered HTTP {status}, redirecting to "
+            f"{shown_location(location)}. The API never redirects: something in front of it (a proxy, or "
+            f"a host or API path in connection {self.sms_api_conn_id!r} that is not the API's) answered "
+            "instead, and the API did not process the request. The redirect was not followed and the "
+            "credentials were sent nowhere else: fix the connection's host.",
+            http_status=status,
+        )
+
+    def unusable_answer(
+        self, request: ApiRequest[Any], masked: str | None, status: int, cause: str
+    ) -> SmsApiError:
+        """An answer the hook will not read (too large, an unknown encoding): a :class:`ServerError`,
+        or :class:`DeliveryUnknownError` for a request that may have been processed."""
+        error = ServerError(
+            f"The API answered HTTP {status} to {request.endpoint.value}, but {cause} "
+            f"(the hooks read at most {MAX_ANSWER_BYTES:,} bytes)",
+            http_status=status,
+        )
+        if not request.resend_safe:
+            return self.delivery_unknown(request, masked, str(error), status)
+        return error
+
+    def ca_context(self, verify: bool | str) -> ssl.SSLContext | None:
+        """The TLS context the ``verify`` extra asks for, read now (``None`` for no verification).
+
+        :raises SmsApiConfigError: the CA bundle is missing, unreadable or holds no certificate.
+        """
+        if verify is False:
+            return None
+        if verify is True:
+            return ssl.create_default_context()
+        try:
+            if os.path.isdir(verify):
+                return ssl.create_default_context(capath=verify)
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise self.ca_bundle_error(exc) from None
+
     def ca_bundle_error(self, exc: BaseException) -> SmsApiConfigError:
-        """The CA bundle named by the ``verify`` extra cannot be read or used."""
+        """The CA bundle named by the ``verify`` extra cannot be read or used: nothing was sent."""
         return SmsApiConfigError(
             f"Connection {self.sms_api_conn_id!r}: the CA bundle named by the 'verify' extra "
-            f"cannot be used ({exc})"
+            f"cannot be used ({exc}); nothing was sent"
         )
 
     def tls_failure(self, cause: str) -> SmsApiConnectionError:
-        """The TLS handshake failed: almost always the ``verify`` extra (not retried)."""
+        """The server's certificate was refused: almost always the ``verify`` extra (not retried)."""
         return TlsVerificationError(
             f"TLS handshake with {self.settings.api_url} failed ({cause}): check the connection's "
             "'verify' extra (true, or the path of the CA bundle that signed the server)"
         )
+
+    def not_connected(self, cause: str) -> ConnectionNotMadeError:
+        """No byte of the request left: refused, DNS, connect timeout, a handshake that failed."""
+        return ConnectionNotMadeError(f"Could not connect to {self.settings.api_url} ({cause})")
+
+    def deadline_cause(self) -> str:
+        return f"no complete answer within the connection's {self.settings.timeout:g} s timeout"
 
     def lost_answer(self, request: ApiRequest[Any], masked: str | None, cause: str) -> SmsApiError:
         """The request was sent but no usable answer came back (read timeout, reset...)."""
@@ -191,6 +289,19 @@ class SmsApiHookBase(BaseHook):
         return SmsApiConnectionError(
             f"{request.endpoint.value}: no answer from {self.settings.api_url} ({cause})"
         )
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a failure is the server's certificate refused by verification."""
+    return any(isinstance(cause, ssl.SSLCertVerificationError) for cause in exception_chain(exc))
+
+
+def failure_cause(exc: BaseException) -> str:
+    """A short name for a transport failure: the exception's class, and the TLS reason if any."""
+    for cause in exception_chain(exc):
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None):
+            return f"{type(exc).__name__}: TLS {cause.reason}"
+    return type(exc).__name__
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:

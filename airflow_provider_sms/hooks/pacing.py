@@ -1,36 +1,43 @@
-"""Client-side pacing: one adaptive limiter per account, shared by every thread of the process.
+"""Client-side pacing: one adaptive limiter per account, shared by every thread and, through a
+state file, by every process of the host (:mod:`~airflow_provider_sms.hooks.shared_pacing`).
 
 The API admits 30 requests per account in any sliding one-second window (only admitted
 requests count). Smooth pacing — one start every ``1/rate`` seconds, never a burst after an
 idle spell — keeps any one-second window of *starts* at or under ``rate``; a small headroom
-absorbs the jitter between the client's starts and the server's arrivals.
+absorbs the jitter between the client's starts and the server's arrivals, and a busy spell
+warms up (:data:`WARM_START` of the pace, full after :data:`WARMUP`) while its first requests
+open connections and so arrive late after their starts. The limiter's state
+(:class:`PaceState`) lives in a store: :class:`LocalStore` for one process, or the host's
+shared file, where every process of the host books its slots from the same schedule, so they
+share the account exactly and never discover each other through 429s.
 
-Other processes may share the account, and they cannot see our limiter. A 429 says the
-server's window is full, and the limiter knows how many of *its own* requests the server
+Other hosts may share the account, and they cannot see our limiter. A 429 says the server's
+window is full, and the limiter knows how many of *its own* requests (its host's) the server
 admitted during the last second: its share of that full window. So on a 429 it slows, in one
 step, to just under that share (never below a quarter of its pace at once), voids the slots
-it had booked at the old pace, and starts again only when its oldest request in the window
-turns one second old, since the window cannot free up earlier. 429s to requests sent before
-that slow-down only correct its estimate. A fixed cut per 429 (x0.7, as TCP or AWS SDKs do)
-needs seconds of 429 storms to get from 30/s down to a quarter of it when four processes
-start together; the share gets there in one round trip.
+booked at the old pace, and starts again only when its oldest request in the window turns one
+second old, since the window cannot free up earlier (or later, if the answer's
+``Retry-After`` asks for more). 429s to requests sent before that slow-down only correct its
+estimate. A fixed cut per 429 (x0.7, as TCP or AWS SDKs do) needs seconds of 429 storms to get
+from 30/s down to a quarter of it when four clients start together; the share gets there in
+one round trip.
 
 Afterwards the pace climbs back to the share (time constant 1.5 s), then probes beyond it,
 slowly at first and faster the longer no 429 comes (doubling every 6 s), to take up what
-other processes leave. Against the sandbox (``benchmarks/hook_throughput.py``) four processes
-on one account settle together just under the limit with a few percent of their requests
-answered 429, most of them in the first two seconds. The split between them is not
-equalised: nothing here sees the other processes, only the server's verdicts.
+other hosts leave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
 
 HEADROOM = 0.97  # pace at 97 % of the limit: ~30 ms of jitter per second stays under it
 WINDOW = 1.0  # seconds: the server's sliding window
@@ -41,8 +48,68 @@ MIN_RATE = 0.5  # requests per second: never stall completely
 RECOVERY_TIME_CONSTANT = 1.5  # seconds to close ~63 % of the gap back up to the share
 PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
 DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
+WARMUP = 2.0  # seconds: after an idle spell the pace ramps up to full over this long...
+WARM_START = 0.75  # ...from this fraction of it, while the first connections are being opened
 _CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
 _MAX_DOUBLINGS = 10.0
+
+
+@dataclass(slots=True)
+class PaceState:
+    """What the limiter knows, kept in a store shared by every limiter of the account.
+
+    Times are ``time.monotonic()`` seconds (system-wide on Linux and macOS, so processes of
+    one host agree on them).
+    """
+
+    rate: float  # the current pace, requests per second
+    share: float  # where quick recovery aims; probing goes on beyond it
+    next_start: float  # the next free slot
+    generation: int  # bumped on every slow-down: slots booked before are void
+    last_update: float
+    cut_time: float
+    cut_start: float
+    floor: float
+    starts: deque[float] = field(default_factory=deque)  # starts in the last window
+    throttles: deque[float] = field(default_factory=deque)  # 429s in the last window
+    warm_from: float = -math.inf  # when the last busy spell began
+
+    def reset(self, ceiling: float, now: float) -> None:
+        """Start afresh: the full pace, no history."""
+        self.rate = self.share = ceiling
+        self.next_start = self.cut_time = self.cut_start = self.warm_from = -math.inf
+        self.last_update = now
+        self.floor = MIN_RATE
+        self.starts.clear()
+        self.throttles.clear()
+
+
+class PaceStore(Protocol):
+    """Where a limiter keeps its :class:`PaceState`: in the process, or shared by the host."""
+
+    def locked(self) -> contextlib.AbstractContextManager[PaceState | None]:
+        """Hold the state exclusively; ``None`` when there is none yet (set one with :meth:`put`)."""
+        ...
+
+    def put(self, state: PaceState) -> None:
+        """Make ``state`` the stored one (only inside :meth:`locked`)."""
+        ...
+
+
+class LocalStore:
+    """The state in this process's memory, behind a thread lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: PaceState | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[PaceState | None]:
+        with self._lock:
+            yield self._state
+
+    def put(self, state: PaceState) -> None:
+        self._state = state
 
 
 class AdaptiveRateLimiter:
@@ -52,6 +119,9 @@ class AdaptiveRateLimiter:
     :param headroom: fraction of the limit to pace at.
     :param clock: monotonic clock in seconds (injectable for tests).
     :param sleep: how :meth:`acquire` waits (injectable for tests, with ``clock``).
+    :param store: where the pace is kept; by default in this limiter alone. Limiters given
+        one :class:`~airflow_provider_sms.hooks.shared_pacing.HostStore` (every process of a
+        host, see :func:`limiter_for`) book their slots from one schedule and slow down together.
     """
 
     def __init__(
@@ -61,33 +131,38 @@ class AdaptiveRateLimiter:
         headroom: float = HEADROOM,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        store: PaceStore | None = None,
     ) -> None:
         if rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
         self._ceiling = rate_limit * headroom
-        self._rate = self._ceiling
-        self._share = self._ceiling  # where quick recovery aims; probing goes on beyond it
-        self._next_start = -math.inf
-        self._generation = 0  # bumped on every slow-down: slots booked before are void
-        self._starts: deque[float] = deque()  # our starts in the last window
-        self._throttles: deque[float] = deque()  # our 429s in the last window
-        self._last_update = clock()
-        self._cut_time = -math.inf
-        self._cut_start = -math.inf
-        self._floor = MIN_RATE
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self.throttled_count = 0
+        self._store: PaceStore = store if store is not None else LocalStore()
+        self.throttled_count = 0  # 429s seen by this limiter (not by others sharing its store)
+        with self._state() as _:
+            pass  # a fresh store starts at the full pace from now
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[PaceState]:
+        """The shared state, held exclusively, advanced to now."""
+        with self._store.locked() as state:
+            now = self._clock()
+            if state is None or state.last_update > now + WINDOW:
+                # Nothing stored yet, or times from another clock (the host rebooted).
+                state = PaceState(self._ceiling, self._ceiling, -math.inf, 0, now, -math.inf, -math.inf, 0.0)
+                state.reset(self._ceiling, now)
+                self._store.put(state)
+            self._recover(state, now)
+            yield state
 
     @property
     def rate(self) -> float:
         """The current pace in requests per second."""
-        with self._lock:
-            self._recover(self._clock())
-            return self._rate
+        with self._state() as s:
+            return min(s.rate, self._ceiling)
 
     def acquire(self) -> float:
         """Block the calling thread until it may start a request; return the start time."""
@@ -107,93 +182,112 @@ class AdaptiveRateLimiter:
             if self._confirm(start, generation):
                 return start
 
-    def on_throttled(self, started_at: float | None = None) -> None:
+    def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
         """The server answered 429: the account's window is full, slow down to our share of it.
 
         :param started_at: when the refused request started (what :meth:`acquire` returned).
             Requests started after it are still in flight and left out of the share; a request
             started before the last slow-down corrects that slow-down instead of adding one.
             Without it, every start counts and one slow-down per window is made.
+        :param retry_after: seconds the answer's ``Retry-After`` asked to wait: no request of
+            the store starts sooner.
         """
-        with self._lock:
-            now = self._clock()
+        with self._state() as s:
             self.throttled_count += 1
-            self._recover(now)
-            self._throttles.append(now)
-            self._forget_before(now - WINDOW)
-            started = [start for start in self._starts if start <= now]
-            if started_at is not None and started_at < self._cut_time and now - self._cut_time < WINDOW:
+            now = self._clock()
+            s.throttles.append(now)
+            self._forget_before(s, now - WINDOW)
+            resume = now + max(retry_after or 0.0, 0.0)
+            started = [start for start in s.starts if start <= now]
+            if started_at is not None and started_at < s.cut_time and now - s.cut_time < WINDOW:
                 # Sent before the last slow-down and refused: the share estimated then counted
                 # it as admitted. Correct that estimate; the pause is already on.
-                known = [start for start in started if start <= self._cut_start]
-                admitted = max(0, len(known) - len(self._throttles))
-                self._rate = min(self._rate, max(SHARE_FACTOR * admitted, self._floor))
-                self._share = min(self._share, max(self._rate, float(admitted)))
+                known = [start for start in started if start <= s.cut_start]
+                admitted = max(0, len(known) - len(s.throttles))
+                s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
+                s.share = min(s.share, max(s.rate, float(admitted)))
+                s.next_start = max(s.next_start, resume)
                 return
-            if now - self._cut_time >= CUT_COOLDOWN:
-                known = started if started_at is None else [s for s in started if s <= started_at]
-                admitted = max(0, len(known) - len(self._throttles))
-                before = self._rate
-                self._floor = max(MAX_CUT * before, MIN_RATE)
-                self._rate = max(min(before, SHARE_FACTOR * admitted), self._floor)
-                self._share = max(self._rate, float(admitted))
-                self._cut_time = now
-                self._cut_start = started_at if started_at is not None else now
+            if now - s.cut_time >= CUT_COOLDOWN:
+                known = started if started_at is None else [t for t in started if t <= started_at]
+                admitted = max(0, len(known) - len(s.throttles))
+                before = min(s.rate, self._ceiling)
+                s.floor = max(MAX_CUT * before, MIN_RATE)
+                s.rate = max(min(before, SHARE_FACTOR * admitted), s.floor)
+                s.share = max(s.rate, float(admitted))
+                s.cut_time = now
+                s.cut_start = started_at if started_at is not None else now
             # Slots booked at the old pace are void. The server's window frees up as the
             # requests in it turn one second old: start again when our oldest one does.
-            self._generation += 1
-            self._next_start = now
+            s.generation += 1
+            s.next_start = resume
             if started:
-                self._next_start = max(now, started[-1] + 1.0 / self._rate, started[0] + WINDOW)
+                s.next_start = max(resume, started[-1] + 1.0 / s.rate, started[0] + WINDOW)
 
     # --- internals ---------------------------------------------------------------------------
 
     def _book(self) -> tuple[float, int, float]:
-        with self._lock:
+        with self._state() as s:
             now = self._clock()
-            self._recover(now)
-            start = max(now, self._next_start)
-            self._next_start = start + 1.0 / self._rate
-            return start, self._generation, now
+            if s.next_start < now - WINDOW:
+                s.warm_from = now  # idle for a window: a busy spell begins
+            start = max(now, s.next_start)
+            s.next_start = start + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, start))
+            return start, s.generation, now
+
+    @staticmethod
+    def _warmth(s: PaceState, start: float) -> float:
+        """The fraction of the pace allowed at ``start``: WARM_START at the beginning of a busy
+        spell, rising to 1 over WARMUP seconds.
+
+        The first requests of a spell open connections (TCP and TLS handshakes), so they reach
+        the server later after their start than the requests that follow on open connections;
+        at the full pace, a second of arrivals could then hold more than the limit.
+        """
+        into = start - s.warm_from
+        if into >= WARMUP:
+            return 1.0
+        return WARM_START + (1.0 - WARM_START) * max(into, 0.0) / WARMUP
 
     def _confirm(self, start: float, generation: int) -> bool:
-        with self._lock:
-            if generation != self._generation:
+        with self._state() as s:
+            if generation != s.generation:
                 return False
-            self._starts.append(start)
-            self._forget_before(start - WINDOW)
+            s.starts.append(start)
+            self._forget_before(s, start - WINDOW)
             return True
 
-    def _forget_before(self, horizon: float) -> None:
-        for events in (self._starts, self._throttles):
+    @staticmethod
+    def _forget_before(s: PaceState, horizon: float) -> None:
+        for events in (s.starts, s.throttles):
             while events and events[0] <= horizon:
                 events.popleft()
 
-    def _recover(self, now: float) -> None:
+    def _recover(self, s: PaceState, now: float) -> None:
         """Advance the pace from the last update to ``now`` (the same curve however often called)."""
-        start, self._last_update = self._last_update, now
-        if now <= start or self._rate >= self._ceiling:
-            return  # below the ceiling only after a cut: _cut_time is set from here on
-        gap = self._share - self._rate
+        start, s.last_update = s.last_update, now
+        if now <= start or s.rate >= self._ceiling:
+            return  # below the ceiling only after a cut: cut_time is set from here on
+        gap = s.share - s.rate
         if gap > _CLOSE_ENOUGH:
             # First an exponential approach to the share, until close enough to it...
             to_share = RECOVERY_TIME_CONSTANT * math.log(gap / _CLOSE_ENOUGH)
             if now - start <= to_share:
-                self._rate += gap * -math.expm1(-(now - start) / RECOVERY_TIME_CONSTANT)
-                self._rate = min(self._rate, self._ceiling)
+                s.rate += gap * -math.expm1(-(now - start) / RECOVERY_TIME_CONSTANT)
+                s.rate = min(s.rate, self._ceiling)
                 return
-            self._rate = self._share - _CLOSE_ENOUGH
+            s.rate = s.share - _CLOSE_ENOUGH
             start += to_share
         # ...then the probe, at PROBE_SLOPE doubling every DOUBLING_TIME since the cut (integrated;
         # the doubling stops after _MAX_DOUBLINGS, by when the ceiling is long reached).
-        x_start = (start - self._cut_time) / DOUBLING_TIME
-        x_now = (now - self._cut_time) / DOUBLING_TIME
+        x_start = (start - s.cut_time) / DOUBLING_TIME
+        x_now = (now - s.cut_time) / DOUBLING_TIME
         curved = 2.0 ** min(x_now, _MAX_DOUBLINGS) - 2.0 ** min(x_start, _MAX_DOUBLINGS)
         straight = (
             2.0**_MAX_DOUBLINGS * math.log(2) * (max(x_now, _MAX_DOUBLINGS) - max(x_start, _MAX_DOUBLINGS))
         )
         gained = PROBE_SLOPE * DOUBLING_TIME / math.log(2) * (curved + straight)
-        self._rate = min(self._ceiling, self._rate + gained)
+        s.rate = min(self._ceiling, s.rate + gained)
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}
@@ -201,9 +295,16 @@ _registry_lock = threading.Lock()
 
 
 def limiter_for(key: str, rate_limit: float) -> AdaptiveRateLimiter:
-    """The process-wide limiter of one account (``key``) at ``rate_limit``; created on first use."""
+    """The process-wide limiter of one account (``key``) at ``rate_limit``; created on first use.
+
+    Its pace is kept in the host's shared store of the account
+    (:func:`~airflow_provider_sms.hooks.shared_pacing.host_store`), so the limiters of every
+    process of this host that use the account book their slots from one schedule.
+    """
+    from airflow_provider_sms.hooks.shared_pacing import host_store  # it builds on this module
+
     with _registry_lock:
         limiter = _registry.get((key, rate_limit))
         if limiter is None:
-            limiter = _registry[(key, rate_limit)] = AdaptiveRateLimiter(rate_limit)
+            limiter = _registry[(key, rate_limit)] = AdaptiveRateLimiter(rate_limit, store=host_store(key))
         return limiter

@@ -8,6 +8,9 @@
   :class:`DeliveryUnknownError` for those cases, and it is not retryable.
 - A certificate the connection does not trust (:class:`TlsVerificationError`) is not retried:
   the answer would be the same.
+- A 429 whose ``Retry-After`` asks to wait is retried no sooner than asked, up to
+  :data:`MAX_RETRY_AFTER`; one that asks for longer is not retried at all (the limiter pauses
+  every request of the account for the bound meanwhile).
 
 Which errors are transient is decided once, by :func:`airflow_provider_sms.exceptions.classify`.
 """
@@ -30,6 +33,8 @@ from airflow_provider_sms.exceptions import (
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 10.0
 JITTER = 0.5
+MAX_RETRY_AFTER = 60.0
+"""The longest ``Retry-After`` (seconds) the hooks wait for; a longer one fails the request at once."""
 
 
 def is_retryable(request: ApiRequest[Any], exc: BaseException) -> bool:
@@ -40,6 +45,8 @@ def is_retryable(request: ApiRequest[Any], exc: BaseException) -> bool:
     nothing was processed (429, a connection never made).
     """
     if classify(exc) is not ErrorClass.TRANSIENT:
+        return False
+    if isinstance(exc, RateLimitError) and (exc.retry_after or 0.0) > MAX_RETRY_AFTER:
         return False
     return request.resend_safe or isinstance(exc, (RateLimitError, ConnectionNotMadeError))
 
@@ -58,16 +65,27 @@ def retry_arguments(request: ApiRequest[Any], max_retries: int, log: logging.Log
             state.next_action.sleep if state.next_action else 0.0,
         )
 
+    # 0.5 s, 1 s, 2 s... plus up to 0.5 s of jitter (wait_exponential_jitter's ``initial``
+    # is deprecated in tenacity 9.2 and ``multiplier`` unknown to the 8.x we also support).
+    backoff = tenacity.wait_exponential(multiplier=INITIAL_BACKOFF, max=MAX_BACKOFF) + tenacity.wait_random(
+        0, JITTER
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        """The backoff, but never sooner than the 429's ``Retry-After`` asked (bounded)."""
+        seconds = backoff(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            seconds = max(seconds, min(exc.retry_after, MAX_RETRY_AFTER))
+        return seconds
+
     return {
         "stop": tenacity.stop_after_attempt(max_retries + 1),
-        # 0.5 s, 1 s, 2 s... plus up to 0.5 s of jitter (wait_exponential_jitter's ``initial``
-        # is deprecated in tenacity 9.2 and ``multiplier`` unknown to the 8.x we also support).
-        "wait": tenacity.wait_exponential(multiplier=INITIAL_BACKOFF, max=MAX_BACKOFF)
-        + tenacity.wait_random(0, JITTER),
+        "wait": wait,
         "retry": tenacity.retry_if_exception(lambda exc: is_retryable(request, exc)),
         "before_sleep": before_sleep,
         "reraise": True,
     }
 
 
-__all__ = ["ConnectionNotMadeError", "is_retryable", "retry_arguments"]
+__all__ = ["MAX_RETRY_AFTER", "ConnectionNotMadeError", "is_retryable", "retry_arguments"]

@@ -7,28 +7,38 @@ One pooled :class:`requests.Session` per hook instance serves every thread that 
 
 from __future__ import annotations
 
-import ssl
+import os
 import threading
 from typing import Any, TypeVar
 
 import requests
 import tenacity
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT
-from airflow_provider_sms.exceptions import (
-    ConnectionNotMadeError,
-    DeliveryUnknownError,
-    SmsApiError,
+from airflow_provider_sms.exceptions import DeliveryUnknownError, SmsApiConfigError, SmsApiError
+from airflow_provider_sms.hooks.base import (
+    MAX_IN_FLIGHT,
+    SmsApiHookBase,
+    certificate_refused,
+    failure_cause,
 )
-from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
+from airflow_provider_sms.hooks.bodies import (
+    MAX_ANSWER_BYTES,
+    READ_CHUNK,
+    REQUEST_HEADERS,
+    AnswerTooLargeError,
+    AnswerUndecodableError,
+    BoundedBody,
+    declared_length,
+)
+from airflow_provider_sms.hooks.deadline import Deadline, DeadlineAdapter, watching
 from airflow_provider_sms.hooks.retrying import retry_arguments
 
 T = TypeVar("T")
 
-POOL_SIZE = 32  # enough for the operators' worker threads; more threads simply wait for a socket
+POOL_SIZE = MAX_IN_FLIGHT  # kept for importers; the pool opens connections on demand
 
 
 class SmsApiHook(SmsApiHookBase):
@@ -49,16 +59,20 @@ class SmsApiHook(SmsApiHookBase):
         super().__init__(sms_api_conn_id=sms_api_conn_id, **kwargs)
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
+        self._ca_seen: tuple[int, ...] | None = None  # the CA bundle file last found usable
 
     def get_conn(self) -> requests.Session:
         """The pooled session (Basic auth set; ``verify`` is passed per request).
 
-        Made on first use, once even when several threads ask at the same time.
+        Made on first use, once even when several threads ask at the same time. A CA bundle
+        named by the ``verify`` extra is checked first: one that cannot be used raises
+        :class:`~airflow_provider_sms.exceptions.SmsApiConfigError`.
         """
         session = self._session
         if session is None:
             with self._session_lock:
                 if self._session is None:
+                    self._check_ca_bundle()
                     self._session = self._new_session()
                 session = self._session
         return session
@@ -66,10 +80,30 @@ class SmsApiHook(SmsApiHookBase):
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.auth = (self.settings.key_id, self.settings.secret)
-        session.headers.update({"Accept": "application/json", "User-Agent": self.user_agent})
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
+        session.headers.update({**REQUEST_HEADERS, "User-Agent": self.user_agent})
+        # Up to MAX_IN_FLIGHT connections kept for reuse, opened only as threads need them.
+        adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=MAX_IN_FLIGHT, max_retries=0)
         session.mount("https://", adapter)
         return session
+
+    def _check_ca_bundle(self) -> None:
+        """Read the ``verify`` extra's CA bundle again whenever its file changed.
+
+        requests reads the file for each new connection, so a replaced CA is picked up; a file
+        replaced by one that is not a certificate must fail as a configuration error before
+        anything is sent, not as a lost answer.
+        """
+        verify = self.settings.verify
+        if not isinstance(verify, str):
+            return
+        try:
+            info = os.stat(verify)
+        except OSError as exc:
+            raise self.ca_bundle_error(exc) from None
+        seen = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if seen != self._ca_seen:
+            self.ca_context(verify)
+            self._ca_seen = seen
 
     def close(self) -> None:
         """Close the pooled connections (the hook stays usable: a new session is made on demand)."""
@@ -102,46 +136,86 @@ class SmsApiHook(SmsApiHookBase):
         return retrying(self._send_once, request)
 
     def _send_once(self, request: ApiRequest[T]) -> T:
+        """One attempt: within the connection's ``timeout`` from connecting to the last byte."""
         settings = self.settings
         masked = self.masked_number(request)
         session = self.get_conn()
+        self._check_ca_bundle()
         started_at = self.limiter.acquire()
+        with watching(Deadline(settings.timeout)) as deadline:
+            try:
+                response = session.request(
+                    request.method,
+                    settings.url(request.path),
+                    json=request.body,
+                    timeout=(min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), settings.timeout),
+                    # Per request: with REQUESTS_CA_BUNDLE set, requests ignores Session.verify.
+                    verify=settings.verify,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except (requests.exceptions.RequestException, OSError) as exc:
+                raise self._transport_error(request, exc, masked, deadline) from None
+            try:
+                status, headers = response.status_code, response.headers
+                body = self._read_body(request, response, masked, deadline)
+            finally:
+                response.close()
+            if deadline.expired:
+                # The socket was shut under http.client, which may take what it had read by
+                # then (half a header block) for a whole answer.
+                raise self.lost_answer(request, masked, self.deadline_cause())
+        return self.parse_answer(request, status, body, masked, started_at, headers)
+
+    def _read_body(
+        self, request: ApiRequest[Any], response: requests.Response, masked: str | None, deadline: Deadline
+    ) -> bytes:
+        """The body, read in chunks up to :data:`MAX_ANSWER_BYTES`.
+
+        A redirect's body is not read. Past the cap, a 2xx is an unusable answer; any other
+        status keeps its first bytes (its status decides the error).
+        """
+        status = response.status_code
+        if 300 <= status < 400:
+            return b""
+        length = declared_length(response.headers)
+        body: BoundedBody | None = None
         try:
-            response = session.request(
-                request.method,
-                settings.url(request.path),
-                json=request.body,
-                timeout=(min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), settings.timeout),
-                # Per request: with REQUESTS_CA_BUNDLE set, requests ignores Session.verify.
-                verify=settings.verify,
-                allow_redirects=False,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise self._transport_error(request, exc, masked) from None
-        except OSError as exc:
-            # requests checks the CA bundle path itself, before connecting, with a bare OSError.
-            if isinstance(settings.verify, str):
-                raise self.ca_bundle_error(exc) from None
-            raise
-        return self.parse_answer(request, response.status_code, response.content, masked, started_at)
+            if length is not None and length > MAX_ANSWER_BYTES:
+                raise AnswerTooLargeError(f"it declares {length:,} bytes")
+            body = BoundedBody(response.headers.get("content-encoding"))
+            for chunk in response.raw.stream(READ_CHUNK, decode_content=False):
+                body.feed(chunk)
+        except (AnswerTooLargeError, AnswerUndecodableError) as exc:
+            if not 200 <= status < 300:
+                return body.body() if body is not None else b""
+            raise self.unusable_answer(request, masked, status, str(exc)) from None
+        except (Urllib3Error, requests.exceptions.RequestException, OSError) as exc:
+            raise self._transport_error(request, exc, masked, deadline) from None
+        return body.body()
 
     def _transport_error(
-        self, request: ApiRequest[Any], exc: requests.exceptions.RequestException, masked: str | None
+        self, request: ApiRequest[Any], exc: BaseException, masked: str | None, deadline: Deadline
     ) -> SmsApiError:
-        what = type(exc).__name__
-        causes = list(exception_chain(exc))
-        if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
-            return self.tls_failure(what)
-        if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
-            isinstance(cause, _NEVER_CONNECTED) for cause in causes
-        ):
-            return ConnectionNotMadeError(f"Could not connect to {self.settings.api_url} ({what})")
+        cause = failure_cause(exc)
+        if not deadline.sending:
+            # Nothing of the request was written: refused, DNS, connect timeout, a TLS
+            # handshake that failed or was cut, the deadline while connecting.
+            if certificate_refused(exc):
+                return self.tls_failure(cause)
+            if isinstance(self.settings.verify, str):
+                self._ca_seen = None
+                try:
+                    self._check_ca_bundle()  # was the CA bundle what failed?
+                except SmsApiConfigError as bundle_error:
+                    return bundle_error
+            if deadline.expired:
+                return self.not_connected(f"not connected within the {self.settings.timeout:g} s timeout")
+            return self.not_connected(cause)
         # Read timeouts, resets, broken or truncated answers: the request may have been processed.
-        return self.lost_answer(request, masked, what)
-
-
-# Failures while opening the connection, before a byte of the request left.
-_NEVER_CONNECTED = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
+        # A read timeout is the deadline too: each read may last the whole timeout, no more.
+        timed_out = deadline.expired or isinstance(exc, requests.exceptions.Timeout)
+        return self.lost_answer(request, masked, self.deadline_cause() if timed_out else cause)
 
 
 __all__ = ["DeliveryUnknownError", "SmsApiHook"]

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import random
+import stat
 import threading
+from pathlib import Path
 
 import pytest
 
-from airflow_provider_sms.hooks import pacing
+from airflow_provider_sms.hooks import pacing, shared_pacing
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, limiter_for
+from airflow_provider_sms.hooks.shared_pacing import HostStore
+from tests.support.pacing import max_in_any_window
 
 
 class FakeClock:
@@ -40,22 +46,34 @@ def limiter(clock: FakeClock, rate_limit: float = 30) -> AdaptiveRateLimiter:
     return AdaptiveRateLimiter(rate_limit, clock=clock, sleep=clock.sleep)
 
 
-def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
-    starts = sorted(starts)
-    best, first = 0, 0
-    for last, start in enumerate(starts):
-        while start - starts[first] >= window:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
+def warmed_up(lim: AdaptiveRateLimiter, clock: FakeClock) -> None:
+    """Take slots until the busy spell's warm-up is over (the full pace from then on)."""
+    began = lim.acquire()
+    while clock.now < began + pacing.WARMUP:
+        lim.acquire()
 
 
 def test_paces_smoothly_under_the_limit(clock: FakeClock) -> None:
     lim = limiter(clock)
     starts = [lim.acquire() for _ in range(200)]
     assert max_in_any_window(starts) <= 30
-    gaps = {round(b - a, 6) for a, b in itertools.pairwise(starts)}
+    steady = [start for start in starts if start >= starts[0] + pacing.WARMUP]
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(steady)}
     assert gaps == {round(1 / (30 * pacing.HEADROOM), 6)}  # one start every 1/29.1 s, never two at once
+
+
+def test_a_busy_spell_starts_below_the_pace_and_ramps_up_to_it(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    starts = [lim.acquire() for _ in range(100)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    full = 1 / (30 * pacing.HEADROOM)
+    assert gaps[0] == pytest.approx(full / pacing.WARM_START)  # three quarters of the pace at first...
+    assert all(a >= b for a, b in itertools.pairwise(gaps))  # ...rising...
+    assert gaps[-1] == pytest.approx(full)  # ...to all of it after WARMUP seconds
+    assert sum(1 for start in starts if start < starts[0] + pacing.WARMUP) < 2 * 30 * pacing.HEADROOM
+    clock.advance(5)  # idle again: the next spell warms up again
+    again = [lim.acquire() for _ in range(2)]
+    assert again[1] - again[0] == pytest.approx(full / pacing.WARM_START)
 
 
 def test_no_burst_after_an_idle_spell(clock: FakeClock) -> None:
@@ -91,8 +109,9 @@ def test_many_threads_still_get_paced_slots(clock: FakeClock) -> None:
 
 def test_acquire_waits_for_the_next_slot(clock: FakeClock) -> None:
     lim = limiter(clock, rate_limit=10)
+    assert lim.acquire() == clock() == 1000.0  # the first request starts at once
+    warmed_up(lim, clock)
     first = lim.acquire()
-    assert first == clock() == 1000.0  # the first request starts at once
     assert lim.acquire() - first == pytest.approx(1 / 9.7)  # the next ones wait for their slot
     assert lim.acquire() - first == pytest.approx(2 / 9.7)
     assert clock() - first == pytest.approx(2 / 9.7)  # by sleeping on the injected clock
@@ -167,6 +186,7 @@ def test_under_repeated_429s_no_window_exceeds_the_limit(clock: FakeClock) -> No
 
 def test_acquire_async(clock: FakeClock) -> None:
     lim = limiter(clock)
+    warmed_up(lim, clock)
 
     async def two() -> list[float]:
         return [await lim.acquire_async(), await lim.acquire_async()]
@@ -187,3 +207,144 @@ def test_one_limiter_per_account_and_rate_per_process() -> None:
     assert limiter_for("api.example.com|key-test-pacing", 30.0) is a
     assert limiter_for("api.example.com|other-key-test-pacing", 30.0) is not a
     assert limiter_for("api.example.com|key-test-pacing", 10.0) is not a
+
+
+def test_a_retry_after_pauses_every_start_until_it_is_over(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    started = lim.acquire()
+    clock.advance(0.1)
+    throttled_at = clock.now
+    lim.on_throttled(started_at=started, retry_after=5.0)
+    assert lim.acquire() == pytest.approx(throttled_at + 5.0)
+    lim.on_throttled(retry_after=None)  # without one: only the share-based pause
+    assert lim.acquire() < clock.now + 5.0
+
+
+# --- one pace per host: limiters over one state file ------------------------------------------
+
+
+def host_limiter(clock: FakeClock, path: Path, rate_limit: float = 30) -> AdaptiveRateLimiter:
+    """A limiter as another process would make it: its own open file, the same state."""
+    return AdaptiveRateLimiter(rate_limit, clock=clock, sleep=clock.sleep, store=HostStore(path))
+
+
+def test_the_state_file_round_trips_and_refuses_what_it_cannot_trust() -> None:
+    state = pacing.PaceState(29.1, 25.0, 1002.5, 7, 1001.0, 990.0, 989.5, 7.3)
+    state.starts.extend([1000.1, 1000.2])
+    state.throttles.append(1000.15)
+    data = shared_pacing.encode(state)
+    assert shared_pacing.decode(data) == state
+    assert shared_pacing.decode(b"") is None
+    assert shared_pacing.decode(b"x" * len(data)) is None
+    assert shared_pacing.decode(data[:-1]) is None  # torn write
+    boot = shared_pacing._BOOT_ID
+    assert shared_pacing.decode(data.replace(boot, bytes(b ^ 0xFF for b in boot), 1)) is None  # rebooted
+
+
+def test_limiters_of_several_processes_interleave_into_one_evenly_spaced_schedule(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "pace"
+    limiters = [host_limiter(clock, path) for _ in range(3)]
+    starts: dict[int, list[float]] = {i: [] for i in range(3)}
+    order = random.Random(5)
+    for _ in range(300):
+        which = order.randrange(3)  # an irregular order of asking
+        starts[which].append(limiters[which].acquire())
+    every = sorted(s for got in starts.values() for s in got)
+    alone = limiter(FakeClock())
+    assert every == [alone.acquire() for _ in range(300)]  # one schedule, as if one limiter
+    assert max_in_any_window(every) <= 30
+    assert all(len(got) >= 60 for got in starts.values())
+
+
+def test_separate_processes_without_the_host_store_would_overrun_the_limit(clock: FakeClock) -> None:
+    # What the host store fixes: two processes pacing alone each start 29 per second.
+    alone = [limiter(clock), limiter(clock)]
+    starts = [lim.acquire() for _ in range(60) for lim in alone]
+    assert max_in_any_window(starts) > 30
+
+
+def simulate(
+    limiters: list[AdaptiveRateLimiter], clock: FakeClock, joins: list[float], until: float
+) -> list[list[float]]:
+    """Busy processes with 8 workers each: a worker asks for a slot, its request takes 0.2 s,
+    then it asks again. Process ``i`` starts at ``joins[i]``. Their granted starts."""
+    until += clock.now
+    ready = [(clock.now + join, i, w) for i, join in enumerate(joins) for w in range(8)]
+    granted: list[list[float]] = [[] for _ in limiters]
+    while ready:
+        ready.sort()
+        at, i, w = ready.pop(0)
+        if at > until:
+            break
+        clock.now = max(clock.now, at)
+        start = limiters[i].acquire()
+        granted[i].append(start)
+        ready.append((start + 0.2, i, w))
+    return granted
+
+
+def test_busy_processes_on_one_host_converge_to_equal_shares_and_fill_the_limit(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    def never_sleep(seconds: float) -> None:
+        pass  # simulated time: a worker's slot is where the schedule put it
+
+    path = tmp_path / "pace"
+    limiters = [
+        AdaptiveRateLimiter(30, clock=clock, sleep=never_sleep, store=HostStore(path)) for _ in range(4)
+    ]
+    t0 = clock.now
+    # One process alone for 5 s, the others join one after the other.
+    granted = simulate(limiters, clock, joins=[0.0, 5.0, 7.0, 9.0], until=40.0)
+    together = [[s for s in got if t0 + 11 <= s < t0 + 40] for got in granted]
+    shares = [len(got) for got in together]
+    # Equal shares once all are busy: the slots go round the 32 workers in turn, so the shares
+    # differ only by the last round, which the window's edges cut (at most 8, one process's workers).
+    assert max(shares) - min(shares) <= 8
+    assert sum(shares) == pytest.approx(29 * 30 * pacing.HEADROOM, abs=2)  # ...filling the pace
+    assert max_in_any_window([s for got in granted for s in got]) <= 30
+    first_alone = [s for s in granted[0] if t0 + pacing.WARMUP <= s < t0 + 5]
+    alone_for = 5 - pacing.WARMUP
+    assert len(first_alone) == pytest.approx(alone_for * 30 * pacing.HEADROOM, abs=1)  # alone: all of it
+
+
+def test_a_429_slows_every_process_of_the_host(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "pace"
+    one, other = host_limiter(clock, path), host_limiter(clock, path)
+    for _ in range(10):
+        one.acquire()
+        clock.advance(0.09)
+    one.on_throttled(started_at=clock.now - 0.09)
+    assert one.throttled_count == 1
+    assert other.throttled_count == 0  # counted where it was seen...
+    assert other.rate == one.rate == pytest.approx(pacing.SHARE_FACTOR * 9)  # ...but the pace is shared
+
+
+def test_a_state_file_from_before_a_reboot_starts_afresh(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "pace"
+    clock.now = 1_000_000.0
+    old = host_limiter(clock, path)
+    old.on_throttled(retry_after=60.0)
+    clock.now = 50.0  # the monotonic clock restarted
+    fresh = host_limiter(clock, path)
+    assert fresh.rate == pytest.approx(30 * pacing.HEADROOM)
+    assert fresh.acquire() == 50.0
+
+
+def test_the_host_store_is_private_and_never_names_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_pacing.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = shared_pacing.state_dir()
+    assert folder is not None
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    store = shared_pacing.host_store("api.example.com|key-id-123")
+    assert isinstance(store, HostStore)
+    assert store.path.parent == folder
+    assert "key-id-123" not in store.path.name
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    folder.chmod(0o755)  # readable by others: not used
+    assert shared_pacing.state_dir() is None
+    assert isinstance(shared_pacing.host_store("api.example.com|key-id-123"), pacing.LocalStore)

@@ -21,7 +21,7 @@ from airflow_provider_sms.exceptions import (
     SmsApiConnectionError,
     TlsVerificationError,
 )
-from airflow_provider_sms.hooks.retrying import is_retryable, retry_arguments
+from airflow_provider_sms.hooks.retrying import MAX_RETRY_AFTER, is_retryable, retry_arguments
 
 N = "+447911123456"
 SENDS = [
@@ -129,3 +129,23 @@ def test_non_retryable_errors_are_raised_at_once() -> None:
 def test_a_send_is_retried_after_429_because_nothing_was_processed() -> None:
     attempts, _ = run(SENDS[0], RateLimitError("429", http_status=429), max_retries=2)
     assert attempts == 3
+
+
+def rate_limited(retry_after: float | None) -> RateLimitError:
+    error = RateLimitError("429", http_status=429)
+    error.retry_after = retry_after
+    return error
+
+
+def test_a_429_is_retried_no_sooner_than_its_retry_after() -> None:
+    attempts, waits = run(LOOKUPS[0], rate_limited(7.0), max_retries=2)
+    assert attempts == 3
+    assert waits == [7.0, 7.0]  # the backoff (0.5-1.5 s) is shorter: the server's word wins
+    _, waits = run(SENDS[0], rate_limited(0.1), max_retries=1)
+    assert 0.5 <= waits[0] <= 1.0  # a shorter Retry-After leaves the backoff as it is
+
+
+def test_a_retry_after_longer_than_the_bound_is_not_retried() -> None:
+    assert is_retryable(LOOKUPS[0], rate_limited(MAX_RETRY_AFTER))
+    assert not is_retryable(LOOKUPS[0], rate_limited(MAX_RETRY_AFTER + 1))
+    assert run(LOOKUPS[0], rate_limited(3600.0), max_retries=3) == (1, [])
