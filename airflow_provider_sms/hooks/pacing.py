@@ -36,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +83,39 @@ class PaceState:
         self.floor = MIN_RATE
         self.starts.clear()
         self.throttles.clear()
+
+
+@dataclass(slots=True)
+class LimiterWaits:
+    """What the limiters made one piece of work wait (see :func:`measure_waits`)."""
+
+    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``
+    requests: int = 0  # requests that started
+
+
+_waits: ContextVar[LimiterWaits | None] = ContextVar("sms_api_limiter_waits", default=None)
+
+
+@contextlib.contextmanager
+def measure_waits() -> Iterator[LimiterWaits]:
+    """Count the requests started, and the time spent waiting for their turns, inside the block.
+
+    Per thread and per asyncio task (a context variable): a batch runner tells the API's
+    answer time (what concurrency must cover) from the pacing wait (what it must not).
+    """
+    waits = LimiterWaits()
+    token = _waits.set(waits)
+    try:
+        yield waits
+    finally:
+        _waits.reset(token)
+
+
+def _count_wait(seconds: float) -> None:
+    waits = _waits.get()
+    if waits is not None:
+        waits.seconds += max(seconds, 0.0)
+        waits.requests += 1
 
 
 class PaceStore(Protocol):
@@ -166,20 +200,24 @@ class AdaptiveRateLimiter:
 
     def acquire(self) -> float:
         """Block the calling thread until it may start a request; return the start time."""
+        entered = self._clock()
         while True:
             start, generation, now = self._book()
             if start > now:
                 self._sleep(start - now)
             if self._confirm(start, generation):
+                _count_wait(self._clock() - entered)
                 return start
 
     async def acquire_async(self) -> float:
         """Wait, without blocking the event loop, until a request may start; return the start time."""
+        entered = self._clock()
         while True:
             start, generation, now = self._book()
             if start > now:
                 await asyncio.sleep(start - now)
             if self._confirm(start, generation):
+                _count_wait(self._clock() - entered)
                 return start
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:

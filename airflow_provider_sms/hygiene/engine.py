@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sms.batch.inflight import InFlightController
 from airflow_provider_sms.exceptions import (
     ErrorClass,
     HygieneAccountingError,
@@ -29,10 +30,9 @@ from airflow_provider_sms.exceptions import (
     SmsApiError,
     classify,
 )
-from airflow_provider_sms.hooks.sms_api import POOL_SIZE
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
 from airflow_provider_sms.hygiene.claim import OutputClaim
-from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age
+from airflow_provider_sms.hygiene.options import HygieneOptions, format_age
 from airflow_provider_sms.hygiene.paths import (
     PathLike,
     claim_path_for,
@@ -124,7 +124,7 @@ class HygieneEngine:
 
         settings = self.hook.settings  # a broken connection fails here, before any work
         self.hook.get_conn()  # build the shared session and limiter before threads race for them
-        workers = options.workers or default_workers(settings.rate_limit, POOL_SIZE)
+        controller = InFlightController(settings.rate_limit, maximum=options.workers)
         checkpoint = CheckpointLog(
             state_dir, every=options.checkpoint_every, interval=options.checkpoint_interval, token=run_token
         )
@@ -139,7 +139,7 @@ class HygieneEngine:
                 pipeline = CheckPipeline(
                     hook=self.hook,
                     options=options,
-                    workers=workers,
+                    controller=controller,
                     store=store,
                     checkpoint=checkpoint,
                     writers=writers,
@@ -147,8 +147,8 @@ class HygieneEngine:
                     progress=progress,
                 )
                 self.log.info(
-                    "Number hygiene: %d checking threads, at most %d checks in flight, pace %.0f requests/s",
-                    workers,
+                    "Number hygiene: checks in flight follow the answer time (at most %d), "
+                    "pace %.0f requests/s",
                     pipeline.max_in_flight,
                     self.hook.limiter.rate,
                 )
@@ -160,6 +160,11 @@ class HygieneEngine:
                         raise
                     raise _connection_refused(exc, stats, checkpoint) from None
                 stats.blank_lines = source.blank_lines
+                self.log.info(
+                    "Number hygiene: up to %d checks were in flight (answers took %.2f s each)",
+                    controller.peak,
+                    controller.latency(),
+                )
             _check_accounting(stats, source, writers, checkpoint)
             stats.clean_rows, stats.flagged_rows = writers.clean_rows, writers.flagged_rows
             writers.publish(destinations, run_token=run_token, claim=claim)

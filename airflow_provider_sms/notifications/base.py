@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive, run_adaptive_async
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
@@ -27,8 +27,9 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     """Send one hook request per recipient, from ``notify`` or ``async_notify``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
-    (masked) numbers that failed. Notifications are not journalled: a callback that runs
-    twice reaches people twice. Subclasses build the request for one recipient.
+    (masked) numbers that failed. Recipients are reached several at a time, as many as the
+    rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`).
+    Notifications are not journalled: a callback that runs twice reaches people twice. Subclasses build the request for one recipient.
 
     Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
     the attribute shows them masked, always (a notifier has no connection to read
@@ -63,26 +64,32 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
         return False
 
     def notify(self, context: Context) -> None:
-        outcomes: list[tuple[str, BaseException | None]] = []
-        for number in recipients(self.rendered("numbers")):
-            try:
-                self.hook.run(self.request(number))
-                outcomes.append((number, None))
-            except SmsApiError as exc:
-                outcomes.append((number, exc))
-        report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
+        numbers = recipients(self.rendered("numbers"))
+        hook = self.hook
+        controller = InFlightController(hook.settings.rate_limit, maximum=len(numbers))
+        errors: dict[str, BaseException | None] = {}
+        for number, future in run_adaptive(
+            numbers, lambda n: hook.run(self.request(n)), controller=controller, thread_name_prefix="notify"
+        ):
+            error = future.exception()
+            if error is not None and not isinstance(error, SmsApiError):
+                raise error
+            errors[number] = error
+        report(self, self.what, [(n, errors[n]) for n in numbers], hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
         numbers = recipients(self.rendered("numbers"))
         async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
+            settings = await hook.get_settings()
+            controller = InFlightController(settings.rate_limit, maximum=len(numbers))
 
             async def send(number: str) -> object:
                 return await hook.run(self.request(number))
 
-            results = await asyncio.gather(*(send(number) for number in numbers), return_exceptions=True)
-            reveal = (await hook.get_settings()).log_full_numbers
-        outcomes = [_outcome(number, r) for number, r in zip(numbers, results, strict=True)]
-        report(self, self.what, outcomes, reveal)
+            errors: dict[str, BaseException | None] = {}
+            async for number, task in run_adaptive_async(numbers, send, controller=controller):
+                errors[number] = _outcome(number, task.exception())[1]
+        report(self, self.what, [(n, errors[n]) for n in numbers], settings.log_full_numbers)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         # DAG-level callbacks may get a serialized DAG (dag.test() passes one), which cannot

@@ -20,6 +20,7 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
@@ -69,18 +70,20 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
             self._log(number, result, reveal)
             publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind))
             return self._shown(result)
+        # A duplicate is looked up (and paid, and reported) once.
+        given = list(each_recipient(numbers_from_value(self.rendered("numbers"))))
+        answers = self._lookup_all([r.e164 for r in given if r.e164 is not None])
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
-        # A duplicate is looked up (and paid, and reported) once.
-        for recipient in each_recipient(numbers_from_value(self.rendered("numbers"))):
+        for recipient in given:
             error: SmsApiError | None = recipient.error  # an impossible number is never looked up
             if recipient.e164 is not None:
-                try:
-                    results[recipient.e164] = self._lookup(recipient.e164)
-                    self._log(recipient.e164, results[recipient.e164], reveal)
+                answer = answers[recipient.e164]
+                if not isinstance(answer, SmsApiError):
+                    results[recipient.e164] = answer
+                    self._log(recipient.e164, answer, reveal)
                     continue
-                except SmsApiError as exc:  # messages carry masked numbers
-                    error = exc
+                error = answer  # messages carry masked numbers
             errors.append((mask_number(recipient.given, reveal=reveal), str(error)))
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
@@ -106,6 +109,21 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
 
     def _lookup(self, number: str) -> dict[str, Any]:
         return self.hook.run(self.build_request(number)).to_dict()
+
+    def _lookup_all(self, numbers: list[str]) -> dict[str, dict[str, Any] | SmsApiError]:
+        """Each number's answer or error, as many in flight as the rate and the answer time need."""
+        controller = InFlightController(self.hook.settings.rate_limit, maximum=max(1, len(numbers)))
+        answers: dict[str, dict[str, Any] | SmsApiError] = {}
+        running = run_adaptive(numbers, self._lookup, controller=controller, thread_name_prefix="look-up")
+        for number, future in running:
+            error = future.exception()
+            if error is None:
+                answers[number] = future.result()
+            elif isinstance(error, SmsApiError):
+                answers[number] = error
+            else:
+                raise error
+        return answers
 
     def _log(self, number: object, result: dict[str, Any], reveal: bool) -> None:
         self.log.info(

@@ -1,9 +1,9 @@
-"""Sending one SMS text to a list: each number at most once (the journal), several at a time."""
+"""Sending one SMS text to a list: each number at most once (the journal), as many at a time as the
+rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import SmsResult
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
 from airflow_provider_sms.sending.entries import Contact, SendResult
 
 if TYPE_CHECKING:
@@ -49,20 +50,22 @@ def send_sms_to_all(
     numbers: Sequence[str],
     message: SmsMessage,
     *,
-    max_workers: int,
+    max_workers: int | None = None,
     reveal: bool = False,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
 
-    The hook's limiter keeps the threads under the account's rate limit; the journal (listed
-    once, up front) makes a retry skip every number already sent and never resend one whose
-    outcome is unknown.
+    The sends in flight follow the rate limit and the measured answer time (up to
+    ``max_workers``); the hook's limiter keeps them under the account's rate limit. The
+    journal (listed once, up front) makes a retry skip every number already sent and never
+    resend one whose outcome is unknown.
 
     :param hook: the shared, thread-safe hook.
     :param journal: the task instance's journal.
     :param numbers: E.164 numbers without duplicates.
     :param message: the text, sender and callback URL.
-    :param max_workers: concurrent sends.
+    :param max_workers: the most sends in flight at once (an upper bound); ``None``: up to
+        :data:`~airflow_provider_sms.batch.inflight.MAX_IN_FLIGHT`.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
     """
     if not numbers:
@@ -74,11 +77,14 @@ def send_sms_to_all(
         contact = message.contact(number, reveal=reveal)
         return journal.send_once(contact, lambda: hook.run(message.request(number)))
 
-    workers = min(max_workers, len(numbers))
-    if workers == 1:
+    if len(numbers) == 1 or max_workers == 1:
         return [send_to(number) for number in numbers]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-        return list(pool.map(send_to, numbers))
+    most = min(max_workers or len(numbers), len(numbers))
+    controller = InFlightController(hook.settings.rate_limit, maximum=most)
+    results: dict[str, SendResult] = {}
+    for number, future in run_adaptive(numbers, send_to, controller=controller, thread_name_prefix="sms"):
+        results[number] = future.result()
+    return [results[number] for number in numbers]
 
 
 __all__ = ["KIND", "SmsMessage", "send_sms_to_all"]
