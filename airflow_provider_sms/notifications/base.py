@@ -29,7 +29,8 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
     (masked) numbers that failed. Recipients are reached several at a time, as many as the
     rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`).
-    Notifications are not journalled: a callback that runs twice reaches people twice. Subclasses build the request for one recipient.
+    Notifications are not journalled: a callback that runs twice reaches people twice.
+    Subclasses build the request for one recipient.
 
     Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
     the attribute shows them masked, always (a notifier has no connection to read

@@ -1,0 +1,217 @@
+"""Whether the batch paths keep the account's rate limit full however long the API takes to answer.
+
+Not a test (nothing is asserted): a script that starts the HTTPS sandbox in its own process
+and prints ratios measured in this one run:
+
+(a) a latency sweep at the real API's 30 requests/s: the sandbox answers in 50 ms, 200 ms, 1 s
+    and 3 s, each with +/- ``--jitter`` (25 %) uniform jitter. At each latency
+    - the hygiene engine (what ``NumberHygieneOperator`` runs) over a list of unique numbers
+      sized for ``--seconds`` (30) of sending, and
+    - a list send (``send_sms_to_all``, what ``SendSmsOperator`` runs) to ``--send-numbers``
+      (2,000) numbers through a send journal;
+(b) a 300 requests/s account (``--fast-rate``) on one worker: the hygiene engine at 100-200 ms
+    answers, sized for ``--seconds`` of sending.
+
+For each: **achieved/limit** = requests started per second, from the first start to the last
+(the hook's limiter's start times), over the limit (target >= 0.95, 0.90 for (b)); **wall** =
+requests over the whole call's time, over the limit (it includes the last answers' latency,
+which no concurrency can hide: 3 s of tail on a 30 s batch is 10 %); the 429s the hook saw
+(target 0); the most pieces of work in flight at once. ``--scale 0.3`` shrinks every batch
+for a quick look (ratios get noisier: warm-up weighs more).
+
+Run: ``python benchmarks/latency_sweep.py [--scale 1] [--latencies 50,200,1000,3000] [--only a|b]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Airflow reads its home on import: never the user's ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="latency-sweep-airflow-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hook_throughput import start_sandbox, stop_sandbox
+
+from airflow_provider_sms.batch import inflight
+
+_NUMBER_BASE = 447911120000  # UK mobiles: HLR DELIVERED, fraud check PASSED, SMS accepted
+
+
+def control(info: dict[str, Any], method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    answer = requests.request(method, info["base_url"] + path, json=body, verify=info["ca_cert"], timeout=60)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def use_account(info: dict[str, Any], rate: int) -> None:
+    conn = json.loads(info["airflow_conn"])
+    conn["extra"]["rate_limit"] = rate
+    os.environ["AIRFLOW_CONN_SMS_API_DEFAULT"] = json.dumps(conn)
+
+
+class Recorder:
+    """Start times from the hook's limiter, and the most work in flight, for one batch."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.peak = 0
+        self._wrapped: set[int] = set()
+        original = inflight.InFlightController._begin
+        recorder = self
+
+        def begin(controller: inflight.InFlightController) -> tuple[int, float]:
+            token = original(controller)
+            recorder.peak = max(recorder.peak, controller.peak)
+            return token
+
+        inflight.InFlightController._begin = begin  # type: ignore[method-assign]
+
+    def watch(self, hook: Any) -> None:
+        limiter = hook.limiter
+        if id(limiter) in self._wrapped:
+            return
+        self._wrapped.add(id(limiter))
+        acquire = limiter.acquire
+
+        def recorded() -> float:
+            start = acquire()
+            self.starts.append(start)
+            return start
+
+        limiter.acquire = recorded
+
+    def reset(self) -> None:
+        self.starts.clear()
+        self.peak = 0
+
+    def figures(self, rate: float, wall: float, throttled: int) -> dict[str, Any]:
+        starts = sorted(self.starts)
+        span = starts[-1] - starts[0] if len(starts) > 1 else math.nan
+        return {
+            "requests": len(starts),
+            "achieved": (len(starts) - 1) / span / rate,
+            "wall": len(starts) / wall / rate,
+            "throttled": throttled,
+            "peak": self.peak,
+            "seconds": wall,
+        }
+
+
+def numbers(count: int, offset: int) -> list[str]:
+    return [f"+{_NUMBER_BASE + offset + i}" for i in range(count)]
+
+
+def hygiene_case(recorder: Recorder, rate: int, rows: int, work: Path, offset: int) -> dict[str, Any]:
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+    from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
+
+    source = work / f"list-{offset}.csv"
+    source.write_text("number\n" + "".join(f"{n}\n" for n in numbers(rows, offset)), encoding="utf-8")
+    hook = SmsApiHook()
+    recorder.watch(hook)
+    recorder.reset()
+    throttled = hook.limiter.throttled_count
+    time.sleep(1.1)  # an idle window: the limiter warms up again, as at a task's start
+    began = time.monotonic()
+    HygieneEngine(hook, HygieneOptions(count_rows=False)).run(source, work / f"out-{offset}.csv")
+    wall = time.monotonic() - began
+    return recorder.figures(rate, wall, hook.limiter.throttled_count - throttled)
+
+
+def send_case(recorder: Recorder, rate: int, count: int, work: Path, offset: int) -> dict[str, Any]:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+    from airflow_provider_sms.sending.journal import SendJournal, TaskScope
+    from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
+
+    hook = SmsApiHook()
+    recorder.watch(hook)
+    recorder.reset()
+    journal = SendJournal(
+        ObjectStoragePath(str(work / "journal")), TaskScope("sweep", f"run-{offset}", "send")
+    )
+    throttled = hook.limiter.throttled_count
+    time.sleep(1.1)
+    began = time.monotonic()
+    results = send_sms_to_all(hook, journal, numbers(count, offset), SmsMessage("Your parcel is on its way"))
+    wall = time.monotonic() - began
+    figures = recorder.figures(rate, wall, hook.limiter.throttled_count - throttled)
+    figures["not_sent"] = sum(1 for r in results if r.outcome.value != "sent")
+    return figures
+
+
+def show(label: str, f: dict[str, Any], target: float) -> None:
+    extra = f" not sent {f['not_sent']}" if "not_sent" in f else ""
+    print(
+        f"  {label:<32} achieved/limit {f['achieved']:.3f} (target >= {target}), wall {f['wall']:.3f}, "
+        f"429s {f['throttled']}, peak in flight {f['peak']}, {f['requests']} requests in {f['seconds']:.1f} s"
+        f"{extra}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=("a", "b", "ab"), default="ab")
+    parser.add_argument("--rate", type=int, default=30, help="(a): the account's limit (30)")
+    parser.add_argument(
+        "--latencies", default="50,200,1000,3000", help="(a): milliseconds (50,200,1000,3000)"
+    )
+    parser.add_argument("--jitter", type=float, default=0.25, help="(a): +/- fraction of the latency (0.25)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="hygiene: seconds of sending (30)")
+    parser.add_argument("--send-numbers", type=int, default=2000, help="(a): numbers of the list send (2000)")
+    parser.add_argument("--fast-rate", type=int, default=300, help="(b): the account's limit (300)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every batch's size (1)")
+    args = parser.parse_args(argv)
+
+    recorder = Recorder()
+    work = Path(tempfile.mkdtemp(prefix="latency-sweep-"))
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)", flush=True)
+    offset = 0
+    if "a" in args.only:
+        proc, info = start_sandbox(args.rate, "50")
+        try:
+            use_account(info, args.rate)
+            rows = math.ceil(args.rate / 2 * args.seconds * args.scale)  # two look-ups per number
+            sends = max(2, round(args.send_numbers * args.scale))
+            print(f"(a) {args.rate} requests/s: hygiene of {rows} numbers, list send to {sends} numbers")
+            for latency in (float(ms) for ms in args.latencies.split(",")):
+                low, high = latency * (1 - args.jitter), latency * (1 + args.jitter)
+                control(info, "POST", "/_sandbox/settings", {"latency_ms": [low, high]})
+                print(f" answers in {low:.0f}-{high:.0f} ms", flush=True)
+                show("hygiene engine", hygiene_case(recorder, args.rate, rows, work, offset), 0.95)
+                offset += rows
+                show("list send", send_case(recorder, args.rate, sends, work, offset), 0.95)
+                offset += sends
+        finally:
+            stop_sandbox(proc)
+    if "b" in args.only:
+        proc, info = start_sandbox(args.fast_rate, "100-200")
+        try:
+            use_account(info, args.fast_rate)
+            rows = math.ceil(args.fast_rate / 2 * args.seconds * args.scale)
+            print(
+                f"(b) {args.fast_rate} requests/s on one worker, answers in 100-200 ms: "
+                f"hygiene of {rows} numbers"
+            )
+            show("hygiene engine", hygiene_case(recorder, args.fast_rate, rows, work, offset), 0.90)
+        finally:
+            stop_sandbox(proc)
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
