@@ -25,6 +25,8 @@ work not yet started and waits for the work under way (paid requests are not aba
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import math
 import threading
 import time
@@ -49,9 +51,43 @@ TICK = 0.1  # seconds: how often a runner waiting for answers looks at the count
 __all__ = [
     "MAX_IN_FLIGHT",
     "InFlightController",
+    "no_full_gc_pauses",
     "run_adaptive",
     "run_adaptive_async",
 ]
+
+_frozen = 0  # batches running under no_full_gc_pauses
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def no_full_gc_pauses(*, collect: bool = False) -> Iterator[None]:
+    """Keep the garbage collector from stalling every thread for ~100 ms mid-batch.
+
+    A process that imported Airflow holds about a million objects; a full collection walks
+    them all while holding the GIL. The batch's threads then start late and in a burst, the
+    API's one-second window overflows (429) and the shared limiter slows down for seconds.
+    Freezing what exists now (imports, the connection) leaves only the batch's own objects to
+    collect; it is undone when the last batch running under it ends. Freezing is cheap;
+    ``collect`` first frees what is garbage already (a full collection: once, before a long run,
+    never mid-batch, where that very pause is what must be avoided).
+
+    :param collect: run a full collection before freezing.
+    """
+    global _frozen
+    with _frozen_lock:
+        if _frozen == 0:
+            if collect:
+                gc.collect()
+            gc.freeze()
+        _frozen += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen -= 1
+            if _frozen == 0:
+                gc.unfreeze()
 
 
 class InFlightController:
@@ -169,29 +205,31 @@ def run_adaptive(
 
     ``items`` is read lazily, only as far as the work in flight needs. Leaving the loop early
     (``break``, an exception) cancels the work not started and waits for the work under way.
+    The batch runs under :func:`no_full_gc_pauses`.
     """
     executor = ThreadPoolExecutor(max_workers=controller.maximum, thread_name_prefix=thread_name_prefix)
     pending: dict[Future[R], T] = {}
     source = iter(items)
     exhausted = False
-    try:
-        while True:
-            while not exhausted and len(pending) < controller.limit():
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending[executor.submit(controller.measure, fn, item)] = item
-            if not pending:
-                return
-            done, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield pending.pop(future), future
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+    with no_full_gc_pauses():
+        try:
+            while True:
+                while not exhausted and len(pending) < controller.limit():
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending[executor.submit(controller.measure, fn, item)] = item
+                if not pending:
+                    return
+                done, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future
+        finally:
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 async def run_adaptive_async(
@@ -207,20 +245,21 @@ async def run_adaptive_async(
     pending: dict[asyncio.Task[R], T] = {}
     source = iter(items)
     exhausted = False
-    try:
-        while True:
-            while not exhausted and len(pending) < controller.limit():
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending[asyncio.ensure_future(controller.measure_async(fn, item))] = item
-            if not pending:
-                return
-            done, _ = await asyncio.wait(pending, timeout=TICK, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                yield pending.pop(task), task
-    finally:
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+    with no_full_gc_pauses():
+        try:
+            while True:
+                while not exhausted and len(pending) < controller.limit():
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending[asyncio.ensure_future(controller.measure_async(fn, item))] = item
+                if not pending:
+                    return
+                done, _ = await asyncio.wait(pending, timeout=TICK, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield pending.pop(task), task
+        finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)

@@ -10,19 +10,16 @@ number) before publishing anything.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sms.batch.inflight import InFlightController
+from airflow_provider_sms.batch.inflight import InFlightController, no_full_gc_pauses
 from airflow_provider_sms.exceptions import (
     ErrorClass,
     HygieneAccountingError,
@@ -153,7 +150,7 @@ class HygieneEngine:
                     self.hook.limiter.rate,
                 )
                 try:
-                    with _no_full_gc_pauses():
+                    with no_full_gc_pauses(collect=True):
                         pipeline.run(rows, number_index)
                 except SmsApiError as exc:
                     if classify(exc) is not ErrorClass.FATAL:
@@ -266,24 +263,6 @@ def _check_accounting(
             f"{'; '.join(problems)}. The {checkpoint.saved:,} paid answers are saved in "
             f"{checkpoint.state_dir}: the next run reuses them"
         )
-
-
-@contextmanager
-def _no_full_gc_pauses() -> Iterator[None]:
-    """Keep the garbage collector from stalling every thread for ~100 ms mid-run.
-
-    A process that imported Airflow holds about a million objects; a full collection walks
-    them all while holding the GIL. The checking threads then start late and in a burst,
-    the API's one-second window overflows (429) and the shared limiter slows down for
-    seconds. Freezing what exists now (imports, the connection) leaves only the run's own
-    objects to collect; it is undone at the end.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _connection_refused(exc: SmsApiError, stats: RunStats, checkpoint: CheckpointLog) -> SmsApiError:
