@@ -10,16 +10,21 @@ and prints ratios measured in this one run:
     - a list send (``send_sms_to_all``, what ``SendSmsOperator`` runs) to ``--send-numbers``
       (2,000) numbers through a send journal;
 (b) a 300 requests/s account (``--fast-rate``) on one worker: the hygiene engine at 100-200 ms
-    answers, sized for ``--seconds`` of sending.
+    answers, sized for ``--seconds`` of sending;
+(c) the same account and answers, HLR look-ups of as many numbers driven two ways: threads
+    (:func:`run_adaptive` over ``SmsApiHook``, what the sync batch paths use) and the async
+    transport (:func:`run_adaptive_async` over ``SmsApiAsyncHook``, one event loop), for the
+    choice between them (docs/development.md).
 
 For each: **achieved/limit** = requests started per second, from the first start to the last
 (the hook's limiter's start times), over the limit (target >= 0.95, 0.90 for (b)); **wall** =
 requests over the whole call's time, over the limit (it includes the last answers' latency,
 which no concurrency can hide: 3 s of tail on a 30 s batch is 10 %); the 429s the hook saw
-(target 0); the most pieces of work in flight at once. ``--scale 0.3`` shrinks every batch
-for a quick look (ratios get noisier: warm-up weighs more).
+(target 0); the most pieces of work in flight at once; the client process's CPU time per
+request (both hooks' and the loop's; the sandbox runs in a process of its own).
+``--scale 0.3`` shrinks every batch for a quick look (ratios get noisier: warm-up weighs more).
 
-Run: ``python benchmarks/latency_sweep.py [--scale 1] [--latencies 50,200,1000,3000] [--only a|b]``
+Run: ``python benchmarks/latency_sweep.py [--scale 1] [--latencies 50,200,1000,3000] [--only abc]``
 """
 
 from __future__ import annotations
@@ -79,22 +84,30 @@ class Recorder:
         inflight.InFlightController._begin = begin  # type: ignore[method-assign]
 
     def watch(self, hook: Any) -> None:
-        limiter = hook.limiter
+        self.watch_limiter(hook.limiter)
+
+    def watch_limiter(self, limiter: Any) -> None:
         if id(limiter) in self._wrapped:
             return
         self._wrapped.add(id(limiter))
-        acquire = limiter.acquire
+        acquire, acquire_async = limiter.acquire, limiter.acquire_async
 
         def recorded() -> float:
             start = acquire()
             self.starts.append(start)
             return start
 
-        limiter.acquire = recorded
+        async def recorded_async() -> float:
+            start = await acquire_async()
+            self.starts.append(start)
+            return start
+
+        limiter.acquire, limiter.acquire_async = recorded, recorded_async
 
     def reset(self) -> None:
         self.starts.clear()
         self.peak = 0
+        self._cpu = time.process_time()
 
     def figures(self, rate: float, wall: float, throttled: int) -> dict[str, Any]:
         starts = sorted(self.starts)
@@ -106,6 +119,7 @@ class Recorder:
             "throttled": throttled,
             "peak": self.peak,
             "seconds": wall,
+            "cpu_ms": (time.process_time() - self._cpu) * 1000 / max(len(starts), 1),
         }
 
 
@@ -151,19 +165,65 @@ def send_case(recorder: Recorder, rate: int, count: int, work: Path, offset: int
     return figures
 
 
+def lookups_threads(recorder: Recorder, rate: int, count: int, offset: int) -> dict[str, Any]:
+    from airflow_provider_sms.api import endpoints
+    from airflow_provider_sms.hooks.sms_api import SmsApiHook
+
+    hook = SmsApiHook()
+    recorder.watch(hook)
+    recorder.reset()
+    throttled = hook.limiter.throttled_count
+    began = time.monotonic()
+    controller = inflight.InFlightController(rate)
+    look_up = lambda number: hook.run(endpoints.hlr_lookup(number))  # noqa: E731
+    for _number, future in inflight.run_adaptive(numbers(count, offset), look_up, controller=controller):
+        future.result()
+    return recorder.figures(rate, time.monotonic() - began, hook.limiter.throttled_count - throttled)
+
+
+def lookups_async(recorder: Recorder, rate: int, count: int, offset: int) -> dict[str, Any]:
+    import asyncio
+
+    from airflow_provider_sms.api import endpoints
+    from airflow_provider_sms.hooks.pacing import limiter_for
+    from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
+
+    async def main() -> dict[str, Any]:
+        async with SmsApiAsyncHook() as hook:
+            settings = await hook.get_settings()
+            limiter = limiter_for(settings.limiter_key, settings.rate_limit)
+            recorder.watch_limiter(limiter)
+            recorder.reset()
+            throttled = limiter.throttled_count
+            began = time.monotonic()
+            controller = inflight.InFlightController(rate)
+
+            async def look_up(number: str) -> Any:
+                return await hook.run(endpoints.hlr_lookup(number))
+
+            async for _number, task in inflight.run_adaptive_async(
+                numbers(count, offset), look_up, controller=controller
+            ):
+                task.result()
+            wall = time.monotonic() - began
+            return recorder.figures(rate, wall, limiter.throttled_count - throttled)
+
+    return asyncio.run(main())
+
+
 def show(label: str, f: dict[str, Any], target: float) -> None:
     extra = f" not sent {f['not_sent']}" if "not_sent" in f else ""
     print(
         f"  {label:<32} achieved/limit {f['achieved']:.3f} (target >= {target}), wall {f['wall']:.3f}, "
-        f"429s {f['throttled']}, peak in flight {f['peak']}, {f['requests']} requests in {f['seconds']:.1f} s"
-        f"{extra}",
+        f"429s {f['throttled']}, peak in flight {f['peak']}, {f['requests']} requests in "
+        f"{f['seconds']:.1f} s, client CPU {f['cpu_ms']:.2f} ms/request{extra}",
         flush=True,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("a", "b", "ab"), default="ab")
+    parser.add_argument("--only", default="abc", help="which cases: any of a, b, c (abc)")
     parser.add_argument("--rate", type=int, default=30, help="(a): the account's limit (30)")
     parser.add_argument(
         "--latencies", default="50,200,1000,3000", help="(a): milliseconds (50,200,1000,3000)"
@@ -201,6 +261,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         with sandbox(args.fast_rate, "100-200"):
             show("hygiene engine", hygiene_case(recorder, args.fast_rate, rows, work, offset), 0.90)
+        offset += rows
+    if "c" in args.only:
+        count = math.ceil(args.fast_rate * args.seconds * args.scale)
+        print(f"(c) {args.fast_rate} requests/s, answers in 100-200 ms: {count} HLR look-ups")
+        with sandbox(args.fast_rate, "100-200"):
+            show("threads (SmsApiHook)", lookups_threads(recorder, args.fast_rate, count, offset), 0.90)
+        offset += count
+        with sandbox(args.fast_rate, "100-200"):
+            show("async (SmsApiAsyncHook)", lookups_async(recorder, args.fast_rate, count, offset), 0.90)
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 

@@ -240,14 +240,14 @@ class AdaptiveRateLimiter:
             if started_at is not None and started_at < s.cut_time and now - s.cut_time < WINDOW:
                 # Sent before the last slow-down and refused: the share estimated then counted
                 # it as admitted. Correct that estimate; the pause is already on.
-                known = [start for start in started if start <= s.cut_start]
+                known = _admitted_before(started, s.cut_start, now)
                 admitted = max(0, len(known) - len(s.throttles))
                 s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
                 s.share = min(s.share, max(s.rate, float(admitted)))
                 s.next_start = max(s.next_start, resume)
                 return
             if now - s.cut_time >= CUT_COOLDOWN:
-                known = started if started_at is None else [t for t in started if t <= started_at]
+                known = _admitted_before(started, started_at, now)
                 admitted = max(0, len(known) - len(s.throttles))
                 before = min(s.rate, self._ceiling)
                 s.floor = max(MAX_CUT * before, MIN_RATE)
@@ -326,6 +326,18 @@ class AdaptiveRateLimiter:
         )
         gained = PROBE_SLOPE * DOUBLING_TIME / math.log(2) * (curved + straight)
         s.rate = min(self._ceiling, s.rate + gained)
+
+
+def _admitted_before(started: list[float], refused_at: float | None, now: float) -> list[float]:
+    """Our starts of the last window that the server had admitted when it refused ``refused_at``.
+
+    When the refusal's answer took longer than a window (a slow API answers its 429s slowly
+    too), the window it was refused in is forgotten: the last window's starts, at the same
+    pace, stand for it, rather than none (which would cut to a quarter of the pace at once).
+    """
+    if refused_at is None or refused_at <= now - WINDOW:
+        return started
+    return [start for start in started if start <= refused_at]
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}
