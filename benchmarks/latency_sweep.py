@@ -21,7 +21,10 @@ For each: **achieved/limit** = requests started per second, from the first start
 requests over the whole call's time, over the limit (it includes the last answers' latency,
 which no concurrency can hide: 3 s of tail on a 30 s batch is 10 %); the 429s the hook saw
 (target 0); the most pieces of work in flight at once; the client process's CPU time per
-request (both hooks' and the loop's; the sandbox runs in a process of its own).
+request (both hooks' and the loop's; the sandbox runs in a process of its own); *started
+late*: requests whose thread ran more than 30 ms after its turn (a CPU stall on a loaded
+machine): at 97 % of the limit such a request reaches the API beside the next second's and
+can overflow its window (a 429).
 ``--scale 0.3`` shrinks every batch for a quick look (ratios get noisier: warm-up weighs more).
 
 Run: ``python benchmarks/latency_sweep.py [--scale 1] [--latencies 50,200,1000,3000] [--only abc]``
@@ -50,6 +53,7 @@ from hook_throughput import start_sandbox, stop_sandbox
 
 from airflow_provider_sms.batch import inflight
 
+LATE = 0.03  # a request whose thread ran this long after its turn can overflow the API's window
 _NUMBER_BASE = 447911120000  # UK mobiles: HLR DELIVERED, fraud check PASSED, SMS accepted
 
 
@@ -71,6 +75,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.starts: list[float] = []
+        self.late: list[float] = []  # how long after its turn each request's thread (or task) ran
         self.peak = 0
         self._wrapped: set[int] = set()
         original = inflight.InFlightController._begin
@@ -95,17 +100,20 @@ class Recorder:
         def recorded() -> float:
             start = acquire()
             self.starts.append(start)
+            self.late.append(time.monotonic() - start)
             return start
 
         async def recorded_async() -> float:
             start = await acquire_async()
             self.starts.append(start)
+            self.late.append(time.monotonic() - start)
             return start
 
         limiter.acquire, limiter.acquire_async = recorded, recorded_async
 
     def reset(self) -> None:
         self.starts.clear()
+        self.late.clear()
         self.peak = 0
         self._cpu = time.process_time()
 
@@ -120,6 +128,7 @@ class Recorder:
             "peak": self.peak,
             "seconds": wall,
             "cpu_ms": (time.process_time() - self._cpu) * 1000 / max(len(starts), 1),
+            "late": sum(1 for late in self.late if late > LATE),
         }
 
 
@@ -216,7 +225,7 @@ def show(label: str, f: dict[str, Any], target: float) -> None:
     print(
         f"  {label:<32} achieved/limit {f['achieved']:.3f} (target >= {target}), wall {f['wall']:.3f}, "
         f"429s {f['throttled']}, peak in flight {f['peak']}, {f['requests']} requests in "
-        f"{f['seconds']:.1f} s, client CPU {f['cpu_ms']:.2f} ms/request{extra}",
+        f"{f['seconds']:.1f} s, client CPU {f['cpu_ms']:.2f} ms/request, started late {f['late']}{extra}",
         flush=True,
     )
 

@@ -240,15 +240,15 @@ class AdaptiveRateLimiter:
             if started_at is not None and started_at < s.cut_time and now - s.cut_time < WINDOW:
                 # Sent before the last slow-down and refused: the share estimated then counted
                 # it as admitted. Correct that estimate; the pause is already on.
-                known = _admitted_before(started, s.cut_start, now)
-                admitted = max(0, len(known) - len(s.throttles))
+                known = _admitted_before(s, started, s.cut_start, now)
+                admitted = max(0.0, known - len(s.throttles))
                 s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
                 s.share = min(s.share, max(s.rate, float(admitted)))
                 s.next_start = max(s.next_start, resume)
                 return
             if now - s.cut_time >= CUT_COOLDOWN:
-                known = _admitted_before(started, started_at, now)
-                admitted = max(0, len(known) - len(s.throttles))
+                known = _admitted_before(s, started, started_at, now)
+                admitted = max(0.0, known - len(s.throttles))
                 before = min(s.rate, self._ceiling)
                 s.floor = max(MAX_CUT * before, MIN_RATE)
                 s.rate = max(min(before, SHARE_FACTOR * admitted), s.floor)
@@ -328,16 +328,20 @@ class AdaptiveRateLimiter:
         s.rate = min(self._ceiling, s.rate + gained)
 
 
-def _admitted_before(started: list[float], refused_at: float | None, now: float) -> list[float]:
-    """Our starts of the last window that the server had admitted when it refused ``refused_at``.
+def _admitted_before(s: PaceState, started: list[float], refused_at: float | None, now: float) -> float:
+    """How many of our starts the server's window held when it refused the request started at
+    ``refused_at``: those of ``started`` (our last window) up to it, plus, for the part of
+    its window that is already forgotten, as many as the last window held at the same pace.
 
-    When the refusal's answer took longer than a window (a slow API answers its 429s slowly
-    too), the window it was refused in is forgotten: the last window's starts, at the same
-    pace, stand for it, rather than none (which would cut to a quarter of the pace at once).
+    A slow API answers its 429s slowly too: 0.8 s after the refused request, only the last
+    0.2 s of its window are still known. Counting the forgotten part as empty would cut the
+    pace to a quarter at once. Only a busy spell is extrapolated (not the idle time before it).
     """
-    if refused_at is None or refused_at <= now - WINDOW:
-        return started
-    return [start for start in started if start <= refused_at]
+    if refused_at is None:
+        return float(len(started))
+    seen = sum(1 for start in started if start <= refused_at)
+    forgotten = (now - WINDOW) - max(refused_at - WINDOW, s.warm_from)
+    return seen + len(started) * min(max(forgotten, 0.0), WINDOW) / WINDOW
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}

