@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_provider_sms.compat import AirflowFailException, conf
 from airflow_provider_sms.exceptions import SmsApiConfigError
 
 CONFIG_SECTION = "sms_api"

@@ -23,7 +23,7 @@ contains credentials; phone numbers in messages are masked unless the connection
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
+from airflow_provider_sms.compat import AirflowException
 
 
 class SmsApiError(AirflowException):

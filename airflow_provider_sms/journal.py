@@ -45,8 +45,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath, conf
+from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_sms.compat import conf
 from airflow_provider_sms.exceptions import DeliveryUnknownError, SmsApiError
 
 if TYPE_CHECKING:

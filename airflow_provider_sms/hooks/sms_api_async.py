@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import tenacity
-from airflow.sdk.exceptions import AirflowNotFoundException
 from asgiref.sync import sync_to_async
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api import results as r
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
+from airflow_provider_sms.compat import AirflowNotFoundException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.base import SmsApiHookBase, exception_chain
 from airflow_provider_sms.hooks.retrying import ConnectionNotMadeError, retry_arguments

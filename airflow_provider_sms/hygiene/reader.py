@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from airflow.exceptions import AirflowException
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS
 
 RENAMED_INPUT_SUFFIX = "_input"

@@ -12,11 +12,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
 from airflow_provider_sms.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.compat import AirflowException, AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.journal import Outcome, SendJournal, SendResult, send_once

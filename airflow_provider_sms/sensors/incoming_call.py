@@ -7,15 +7,16 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_sms.api import verification as v
+from airflow_provider_sms.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    conf,
 )
-
-from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import NotFoundError, TlsVerificationError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.triggers.incoming_call import TRANSIENT_ERRORS, IncomingCallTrigger

@@ -8,16 +8,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_provider_sms import callbacks
+from airflow_provider_sms.api import verification as v
+from airflow_provider_sms.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
-from airflow_provider_sms import callbacks
-from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import SmsApiConfigError
 from airflow_provider_sms.journal import Outcome, SendResult
 from airflow_provider_sms.operators.calls import (
@@ -202,7 +202,7 @@ def test_receipt_url_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_operators_fail_at_once_without_webhook_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     """No retry can fix the Airflow configuration: the task fails without retrying."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_sms.compat import AirflowFailException
 
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", raising=False)
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
