@@ -10,7 +10,7 @@ from tests.airflow_env import REPO_ROOT
 
 def load_dag(path: Path | str, dag_id: str) -> Any:
     """Parse ``path`` (a file under the repository, hence inside the DAGs folder) and return ``dag_id``."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     path = Path(path).resolve()
     if REPO_ROOT not in path.parents:
@@ -26,4 +26,6 @@ def load_dag(path: Path | str, dag_id: str) -> Any:
 
 def run_dag(path: Path | str, dag_id: str, **test_kwargs: Any) -> Any:
     """``dag.test(**test_kwargs)`` on a freshly parsed DAG; returns the finished DagRun."""
-    return load_dag(path, dag_id).test(**test_kwargs)
+    from tests.compat import dag_test
+
+    return dag_test(load_dag(path, dag_id), **test_kwargs)

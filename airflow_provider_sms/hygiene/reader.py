@@ -17,7 +17,7 @@ from typing import NamedTuple
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.numbers import mask_number
-from airflow_provider_sms.compat import AirflowException
+from airflow_provider_sms.compat import AirflowException, iter_lines
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS
 
 RENAMED_INPUT_SUFFIX = "_input"
@@ -65,7 +65,7 @@ class CsvSource:
         if not self.path.exists():
             raise HygieneInputError(f"Input list {self.path} does not exist")
         with self.path.open("rb") as binary:
-            reader = csv.reader(self._lines(binary))
+            reader = csv.reader(self._lines(iter_lines(binary)))
             header = self._header(reader)
             index = self._number_index(header)
             yield header, index, self._data_rows(reader, len(header))

@@ -17,7 +17,7 @@ OPS_DAGS = REPO_ROOT / "tests" / "dags"
 def load_dag(path: Path, dag_id: str) -> Any:
     """Parse one DAG file inside the DAGs folder (tests/dag_runs.py passes ``include_examples``,
     which DagBag of Airflow 3.3 no longer takes)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(dag_folder=str(path), safe_mode=False)
     assert not bag.import_errors, bag.import_errors
@@ -28,7 +28,9 @@ def load_dag(path: Path, dag_id: str) -> Any:
 
 def run_dag(path: Path, dag_id: str, **test_kwargs: Any) -> Any:
     """``dag.test()`` of a freshly parsed DAG; the finished DagRun."""
-    return load_dag(path, dag_id).test(**test_kwargs)
+    from tests.compat import dag_test
+
+    return dag_test(load_dag(path, dag_id), **test_kwargs)
 
 
 def use_sandbox(

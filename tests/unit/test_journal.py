@@ -8,8 +8,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import fsspec
 import pytest
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.io import attach
 
 from airflow_provider_sms.api.results import SmsResult
 from airflow_provider_sms.exceptions import DeliveryUnknownError, InvalidNumberError, RateLimitError
@@ -227,6 +229,8 @@ def test_a_second_live_copy_of_the_task_does_not_send_what_the_first_claimed(
     both listed the journal before either sent: the number's entry is claimed, not overwritten,
     so only one of them sends. Local files are claimed atomically; object stores (here fsspec's
     memory filesystem) are checked just before the write."""
+    if protocol:  # Airflow 3.1 has no memory:// filesystem until one is attached
+        attach(protocol="memory", fs=fsspec.filesystem("memory"))
     root = ObjectStoragePath(f"{protocol}{tmp_path}" if protocol else str(tmp_path))
     first, second = SendJournal(root, SCOPE), SendJournal(root, SCOPE)
     stale_listing: set[str] = set()  # what both copies saw before anything was sent
