@@ -10,12 +10,12 @@ back before doing anything:
    ``unknown`` (the request went out but its answer was lost: ``DeliveryUnknownError``).
 3. On the next try or re-run of the same task instance:
 
-   ============  ===============================================================
-   ``sent``      skipped; its request id (and result) is reported again
-   ``failed``    sent again: the API refused it, so nobody was reached
-   ``unknown``   **never sent again automatically**: reported, the task fails
-   ``in_flight`` the worker died mid-send: treated exactly like ``unknown``
-   ============  ===============================================================
+   =============  ===============================================================
+   ``sent``       skipped; its request id (and result) is reported again
+   ``failed``     sent again: the API refused it, so nobody was reached
+   ``unknown``    **never sent again automatically**: reported, the task fails
+   ``in_flight``  the worker died mid-send: treated exactly like ``unknown``
+   =============  ===============================================================
 
 An entry's key is the SHA-256 of (dag_id, run_id, task_id, map_index, E.164 number, kind of
 contact, content). The content is what reaches the person (the SMS text, the spoken text, the
