@@ -54,11 +54,19 @@ find_python() {
     printf '%s' "$candidate"
 }
 
+# venv_pip VENV ARGS...: VENV's pip; without the warning pip prints for each package that a local
+# file:// index of the machine's pip configuration does not hold.
+venv_pip() {
+    local venv=$1
+    shift
+    "$venv/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location 'file://.*' is ignored" >&2)
+}
+
 # new_venv DIR PYTHON: a fresh virtualenv (an existing one is removed) with a current pip.
 new_venv() {
     rm -rf "$1"
     "$2" -m venv "$1"
-    "$1/bin/python" -m pip install --quiet --upgrade pip
+    venv_pip "$1" install --quiet --upgrade pip
 }
 
 # constraints_for NAME: the constraints file of environment NAME; fails when it was never generated.
@@ -75,9 +83,9 @@ setup_dev_venv() {
     if [ ! -x "$DEV_VENV/bin/python" ]; then
         python=${PYTHON:-$(find_python "$(env_field "$DEV_ENV" 3)")}
         "$python" -m venv "$DEV_VENV"
-        "$DEV_VENV/bin/python" -m pip install --quiet --upgrade pip
+        venv_pip "$DEV_VENV" install --quiet --upgrade pip
     fi
-    "$DEV_VENV/bin/python" -m pip install --quiet \
+    venv_pip "$DEV_VENV" install --quiet \
         --constraint "$(constraints_for "$(env_field "$DEV_ENV" 1)")" -e ".${extras:+[$extras]}"
 }
 

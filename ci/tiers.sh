@@ -65,9 +65,9 @@ prepare_env() {
     log "$name: fresh venv, apache-airflow${extras:+[$extras]}==$airflow and $(basename "$wheel")[$provider_extras]"
     mkdir -p "$CI_VENVS"
     new_venv "$venv" "$python"
-    "$venv/bin/python" -m pip install --quiet --constraint "$(constraints_for "$name")" \
+    venv_pip "$venv" install --quiet --constraint "$(constraints_for "$name")" \
         "apache-airflow${extras:+[$extras]}==$airflow" "$(realpath "$wheel")[$provider_extras]"
-    "$venv/bin/python" -m pip check
+    venv_pip "$venv" check
     rm -rf "$src"
     mkdir -p "$src"
     tar -xzf "$sdist" -C "$src" --strip-components=1

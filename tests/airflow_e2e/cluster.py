@@ -112,6 +112,10 @@ class AirflowCluster:
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                # Workers give the execution API 5 s by default, then retry a request the server may
+                # have applied (a retried "start task" is refused and fails the task). On a busy
+                # 2-core machine a PostgreSQL row lock held by the scheduler made one wait 35 s.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "120",
                 "AIRFLOW__SMS_API__WEBHOOK_SECRET": self.webhook_secret,
                 "AIRFLOW__SMS_API__WEBHOOK_BASE_URL": self.base_url,
                 "PYTHONUNBUFFERED": "1",
@@ -315,9 +319,10 @@ class AirflowCluster:
     def failed_task_logs(self, dag_id: str, run_id: str) -> str:
         tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         failed = [ti["task_id"] for ti in tis if ti["state"] not in ("success", "skipped")]
-        return f"tasks not successful: {failed}\n" + "\n".join(
-            self.task_log(dag_id, run_id, task)[-4000:] for task in failed
-        )
+        logs = "\n".join(self.task_log(dag_id, run_id, task)[-4000:] for task in failed)
+        # A task that failed outside its own code (its supervisor, the executor) says why in the
+        # components' logs, the Celery worker's above all.
+        return f"tasks not successful: {failed}\n{logs}\n{self.log_tails(lines=60)}"
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
