@@ -77,11 +77,12 @@ constraints_for() {
 }
 
 # The development venv: created on first use, then brought up to date (quick when nothing changed).
-# EXTRAS: the provider's extras to install (the demo needs none).
+# EXTRAS: the provider's extras to install (the demo needs none). Its constraints are made for
+# Python 3.11: without one (and without $PYTHON), python3 is tried with them.
 setup_dev_venv() {
     local extras=${1:-} python
     if [ ! -x "$DEV_VENV/bin/python" ]; then
-        python=${PYTHON:-$(find_python "$(env_field "$DEV_ENV" 3)")}
+        python=${PYTHON:-$(find_python "$(env_field "$DEV_ENV" 3)" 2>/dev/null || command -v python3)}
         "$python" -m venv "$DEV_VENV"
         venv_pip "$DEV_VENV" install --quiet --upgrade pip
     fi
@@ -98,7 +99,7 @@ timed() {
     shift
     start=$SECONDS
     bash -euo pipefail -c 'source ci/lib.sh && source ci/tiers.sh && "$@"' "$1" "$@" || status=$?
-    TIMINGS+=("$(printf '%-34s %4d s  %s' "$name" $((SECONDS - start)) "$([ $status = 0 ] && echo ok || echo FAILED)")")
+    TIMINGS+=("$(printf '%-38s %4d s  %s' "$name" $((SECONDS - start)) "$([ $status = 0 ] && echo ok || echo FAILED)")")
     return $status
 }
 print_timings() {

@@ -87,15 +87,23 @@ run_in_env() {
     return $status
 }
 
-# tier_matrix NAME: the suite without the e2e tier, and the example DAGs' import check, against
-# the wheel installed with that environment's Airflow and Python.
+# prepare_envs NAME...: prepare_env for each (./run.sh test does it while lint and docs run).
+prepare_envs() {
+    local name
+    for name in "$@"; do prepare_env "$name"; done
+}
+
+# tier_matrix NAME [prepared]: the suite without the e2e tier, and the example DAGs' import check,
+# against the wheel installed with that environment's Airflow and Python ("prepared": the venv
+# was made earlier in this run).
 tier_matrix() {
-    local name=$1
-    prepare_env "$name"
+    local name=$1 status=0
+    [ "${2:-}" = prepared ] || prepare_env "$name"
     log "$name: pytest -m 'not e2e' against the installed wheel"
-    run_in_env "$name" python -m pytest -m "not e2e" -p no:cacheprovider
+    run_in_env "$name" python -m pytest -m "not e2e" -p no:cacheprovider || status=1
     log "$name: airflow dags list-import-errors --local over example_dags/"
-    run_in_env "$name" ci/check-example-dags.sh
+    run_in_env "$name" ci/check-example-dags.sh || status=1
+    return $status
 }
 
 # The demo, as a user runs it after pip install: from an empty folder, with the wheel.
