@@ -10,8 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import fsspec
 import pytest
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.io import attach
 
 from airflow_provider_sms.api.results import SmsResult
 from airflow_provider_sms.exceptions import (
@@ -267,10 +269,7 @@ def test_scope_from_context() -> None:
 @pytest.fixture
 def memory_store() -> None:
     """Let ObjectStoragePath reach fsspec's memory filesystem (an object store without a server)."""
-    import fsspec
-    from airflow.sdk.io.store import attach
-
-    attach("memory", fs=fsspec.filesystem("memory"))
+    attach(protocol="memory", fs=fsspec.filesystem("memory"))
 
 
 @pytest.mark.usefixtures("memory_store")
@@ -284,6 +283,10 @@ def test_of_two_live_copies_only_the_one_that_claims_sends(
     Both claim the same next attempt; the claim is exclusive, so only one of them sends. Local
     files are claimed with a hard link, object stores (here fsspec's memory filesystem) with
     ``pipe_file(mode="create")``."""
+    if protocol:
+        from tests.compat import need_memory_filesystem
+
+        need_memory_filesystem()
     root = ObjectStoragePath(f"{protocol}{tmp_path}" if protocol else str(tmp_path))
     first, second = SendJournal(root, SCOPE), SendJournal(root, SCOPE)
     if earlier is not None:
