@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowTaskTerminated
 
 from airflow_provider_sms.api.numbers import parse_number
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
     CheckOutcome,
@@ -139,6 +140,8 @@ class CheckPipeline:
         self._tick_seconds = min(TICK_SECONDS, options.checkpoint_interval / 4, options.progress_interval)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-hygiene")
         self._stop = threading.Event()
+        # Opens when the API looks down: no new check starts, run() raises ApiUnavailableError.
+        self.breaker = CircuitBreaker("Number hygiene")
         self._window: deque[_Slot] = deque()
         self._first_in_window: dict[str, _Slot] = {}
         self._pending: set[Future[CheckOutcome]] = set()
@@ -220,6 +223,7 @@ class CheckPipeline:
             e164,
             skip_fraud_check_if_unreachable=self.options.skip_fraud_check_if_unreachable,
             stop=self._stop,
+            breaker=self.breaker,
         )
         self._pending.add(future)
         self._calls_reserved += CALLS_PER_NUMBER
@@ -229,6 +233,7 @@ class CheckPipeline:
     # -- answers coming back ------------------------------------------------------------
 
     def _tick(self) -> None:
+        self._raise_if_api_down()
         self._collect()
         if self.checkpoint.due():
             self.checkpoint.flush()
@@ -270,6 +275,10 @@ class CheckPipeline:
             self._tick()
         self._write_ready()
 
+    def _raise_if_api_down(self) -> None:
+        if self.breaker.outage is not None:  # run() saves what was paid, then re-raises
+            raise self.breaker.unavailable()
+
     def _write_ready(self) -> None:
         while self._window:
             slot = self._window[0]
@@ -277,6 +286,7 @@ class CheckPipeline:
                 if slot.first is not None:
                     slot.check = slot.first.check  # written before this row: decided
                 elif slot.future is not None and slot.future.done():
+                    self._raise_if_api_down()  # a check stopped by the breaker has no verdict
                     slot.check = slot.future.result().check  # a fatal error raises here too
                 else:
                     return

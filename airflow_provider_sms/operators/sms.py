@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
@@ -129,6 +130,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     def secret_field_names(self) -> tuple[str, ...]:
         return ("text",) if self.text_is_secret else ()
 
+    @fails_fast("Sending the SMS")
     def execute(self, context: Context) -> dict[str, Any]:
         recipients = self._recipients()
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread

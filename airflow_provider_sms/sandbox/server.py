@@ -113,18 +113,26 @@ class Sandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._error: BaseException | None = None
+        self._certs: certs.CertPaths | None = None
+        self.down = False  # go_down() was called and come_back() not yet
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Sandbox:
-        if self._thread is not None:
+        if self._thread is not None or self.down:
             raise RuntimeError("sandbox already started")
         if self._state_dir_arg is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="sms-sandbox-"))
         else:
             self.state_dir = self._state_dir_arg
-        paths = certs.generate(self.state_dir, self.host)
-        self.ca_path = str(paths.ca_cert)
+        self._certs = certs.generate(self.state_dir, self.host)
+        self.ca_path = str(self._certs.ca_cert)
+        self._serve_in_thread()
+        return self
 
+    def _serve_in_thread(self) -> None:
+        """Bind ``self.port`` (0: a free one, remembered) and serve on a new thread until stopped."""
+        paths = self._certs
+        assert paths is not None
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only
         # when the listening socket says TCP. Without it, Nagle + delayed ACK add ~40 ms
@@ -159,6 +167,7 @@ class Sandbox:
             timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
+        self._error = None
         self._thread = threading.Thread(target=self._run, name=f"sms-sandbox-{self.port}", daemon=True)
         self._thread.start()
         waited = 0.0
@@ -168,7 +177,6 @@ class Sandbox:
                 raise RuntimeError(f"sandbox failed to start: {self._error!r}")
             self._thread.join(0.01)
             waited += 0.01
-        return self
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -199,6 +207,33 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, end the thread, close the socket, remove a temporary state dir."""
+        self._shut_down()
+        self.down = False
+        if self._state_dir_arg is None and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def go_down(self) -> None:
+        """Simulate an outage: stop serving and refuse every connection until :meth:`come_back`.
+
+        Requests under way get their answers (uvicorn's graceful shutdown, up to 3 s); idle
+        keep-alive connections are closed; the listening socket is closed, so a new connection
+        is refused (``ConnectionNotMadeError`` in the hooks). The state (ledger, requests,
+        reservations, accounts), the certificates and the port are kept; callbacks and inbound
+        SMS waiting to be delivered are dropped.
+        """
+        if self._thread is None:
+            raise RuntimeError("the sandbox is not serving: start() it (or come_back()) first")
+        self._shut_down()
+        self.down = True
+
+    def come_back(self) -> None:
+        """End an outage started by :meth:`go_down`: serve again on the same port, same state and CA."""
+        if not self.down:
+            raise RuntimeError("the sandbox is not down: go_down() first")
+        self._serve_in_thread()
+        self.down = False
+
+    def _shut_down(self) -> None:
         loop, server, thread = self._loop, self._server, self._thread
         if server is not None:
             server.should_exit = True
@@ -210,8 +245,6 @@ class Sandbox:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._state_dir_arg is None and self.state_dir is not None:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
         self._thread = None
         self._server = None
         self._loop = None
