@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import (
     AccountError,
     AuthenticationError,

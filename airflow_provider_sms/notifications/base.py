@@ -8,11 +8,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseNotifier
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.failures import fail_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook

@@ -12,9 +12,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.compat import AirflowException, AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook

@@ -105,9 +105,11 @@ def test_a_hygiene_list_without_its_number_column_fails_without_retries(
     assert sandbox.ledger() == []
 
 
-def test_the_trigger_reports_a_fatal_error_and_the_sensor_fails_without_retry(sandbox, monkeypatch, tmp_path):
-    """Deferred: the trigger's error event carries ``fatal``; the sensor turns it into AirflowFailException."""
-    from airflow_provider_sms.compat import AirflowFailException
+def test_the_trigger_reports_a_fatal_error_and_the_sensor_fails_without_retry(
+    sandbox, monkeypatch, tmp_path
+) -> None:
+    """Deferred: the trigger's error event says ``fatal``; the sensor fails without retries."""
+    from airflow_provider_sms.compat import AirflowException, AirflowFailException
     from airflow_provider_sms.sensors.incoming_call import IncomingCallSensor
     from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 
@@ -120,13 +122,14 @@ def test_the_trigger_reports_a_fatal_error_and_the_sensor_fails_without_retry(sa
 
     event = asyncio.run(first_event())
 
-    assert event["status"] == "error" and event["fatal"] is True
+    assert event["status"] == "error"
+    assert event["fatal"] is True
     assert len(sandbox.ledger()) == 1
     sensor = IncomingCallSensor(task_id="wait", request_id="req-1", deferrable=True)
     with pytest.raises(AirflowFailException, match="Fix the connection"):
         sensor.execute_complete({}, event)  # type: ignore[arg-type]
     # A transient error event stays retryable.
-    with pytest.raises(Exception) as transient:
+    with pytest.raises(AirflowException, match="boom") as transient:
         sensor.execute_complete({}, {"status": "error", "message": "boom"})  # type: ignore[arg-type]
     assert not isinstance(transient.value, AirflowFailException)
 
@@ -139,11 +142,14 @@ def test_a_notifier_stops_at_the_first_fatal_error(sandbox, monkeypatch, tmp_pat
     break_connection(monkeypatch, sandbox, "wrong_password", tmp_path)
     notifier = SmsNotifier(numbers=[f"+4479111236{i:02d}" for i in range(20)], text="Task failed")
 
-    with pytest.raises(AirflowFailException, match="no retry can fix") as failure:
+    def notify() -> None:
         if path == "sync":
             notifier.notify({})  # type: ignore[arg-type]
         else:
             asyncio.run(notifier.async_notify({}))  # type: ignore[arg-type]
+
+    with pytest.raises(AirflowFailException, match="no retry can fix") as failure:
+        notify()
 
     assert isinstance(failure.value.__cause__, AuthenticationError)
     if path == "sync":

@@ -49,7 +49,8 @@ class Outage:
     @property
     def stopped_within(self) -> float:
         """Seconds from the outage's start to the first try's failure."""
-        assert self.went_down_at is not None and self.came_back_at is not None, "no outage happened"
+        assert self.went_down_at is not None, "the sandbox never went down"
+        assert self.came_back_at is not None, "the task never failed"
         return self.came_back_at - self.went_down_at
 
 
