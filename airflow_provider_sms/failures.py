@@ -28,17 +28,15 @@ from airflow_provider_sms.exceptions import (
     classify,
 )
 
-# What to fix, by the class of the fatal error (most specific first).
-_FIXES: tuple[tuple[type[BaseException], str], ...] = (
-    (AuthenticationError, "Fix the connection's login (access key id) and password (secret)."),
-    (AccountError, "The account itself is refused (inactive or not live): ask the API provider's support."),
-    (
-        TlsVerificationError,
-        "Fix the connection's 'verify' extra (true for a publicly trusted server, else the CA's path).",
-    ),
-    (SmsApiConfigError, "Fix the Airflow connection."),
-    (HygieneInputError, "Fix the input list (or the operator's arguments), then run the task again."),
-    (JournalError, "Fix the send journal's location ([sms_api] journal_path) or its permissions."),
+# What to fix, by the class of the fatal error (most specific first), unless its own message
+# already says so (it contains the marker).
+_FIXES: tuple[tuple[type[BaseException], str, str], ...] = (
+    (AuthenticationError, "password", "Fix the connection's login (access key id) and password (secret)."),
+    (AccountError, "support", "The account is refused (inactive, not live): ask the API provider's support."),
+    (TlsVerificationError, "verify", "Fix the connection's 'verify' extra (true, or the CA bundle's path)."),
+    (SmsApiConfigError, "connection", "Fix the Airflow connection."),
+    (HygieneInputError, "list", "Fix the input list (or the operator's arguments), then run the task again."),
+    (JournalError, "journal_path", "Fix the journal location ([sms_api] journal_path) or its permissions."),
 )
 
 Done = Callable[[], str] | str | None
@@ -58,10 +56,11 @@ def fatal_failure(exc: BaseException, what: str, done: Done = None) -> AirflowFa
     :param done: what was already sent or paid for, and where it is kept (a sentence, or a
         function returning one, called now).
     """
-    fix = next((text for cls, text in _FIXES if isinstance(exc, cls)), "")
+    message = str(exc)
+    fix = next((text for cls, marker, text in _FIXES if isinstance(exc, cls) and marker not in message), "")
     already = done() if callable(done) else done
-    parts = [f"{what} stopped at a fatal error that no retry can fix (Airflow does not retry it): {exc}"]
-    if fix and fix not in str(exc):
+    parts = [f"{what} stopped at a fatal error that no retry can fix (Airflow does not retry it): {message}"]
+    if fix:
         parts.append(fix)
     if already:
         parts.append(already)

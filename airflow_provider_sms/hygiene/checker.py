@@ -20,7 +20,12 @@ T = TypeVar("T")
 
 
 class CheckStopped(Exception):
-    """The run is stopping: the check was abandoned before its next request."""
+    """The run is stopping: the check was abandoned before its next request.
+
+    ``hlr`` holds the HLR answer when it was paid for and only the fraud check was stopped.
+    """
+
+    hlr: HlrResult | None = None
 
 
 class CheckOutcome(NamedTuple):
@@ -41,6 +46,7 @@ def check_number(
     skip_fraud_check_if_unreachable: bool,
     stop: threading.Event,
     breaker: CircuitBreaker | None = None,
+    known_hlr: HlrResult | None = None,
 ) -> CheckOutcome:
     """Look ``e164`` up and fraud-check it; any failure but a fatal one becomes part of the verdict.
 
@@ -57,15 +63,24 @@ def check_number(
     :param breaker: the run's circuit breaker: told of every answer and failure; once it is open
         no request starts, and a failed check raises :class:`CheckStopped` instead of giving an
         ERROR verdict (the API is down: the number stays unchecked for the retry).
+    :param known_hlr: the HLR answer an earlier try paid for (resume state): only the fraud
+        check is made.
     """
-    hlr = _ask(hook.hlr_lookup, e164, stop, breaker)
-    calls = 1
+    hlr: HlrResult | Exception
+    if known_hlr is not None:
+        hlr, calls = known_hlr, 0
+    else:
+        hlr, calls = _ask(hook.hlr_lookup, e164, stop, breaker), 1
     fraud = None
     wanted = isinstance(hlr, HlrResult) and not (
         skip_fraud_check_if_unreachable and hlr.status != HLR_DELIVERED
     )
     if wanted:
-        fraud = _ask(hook.fraud_check, e164, stop, breaker)
+        try:
+            fraud = _ask(hook.fraud_check, e164, stop, breaker)
+        except CheckStopped as stopped:
+            stopped.hlr = hlr if isinstance(hlr, HlrResult) else None  # paid: kept for the retry
+            raise
         calls += 1
     return CheckOutcome(decide(e164, hlr, fraud, checked_at=now_iso()), calls)
 

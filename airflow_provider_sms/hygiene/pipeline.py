@@ -37,12 +37,22 @@ from airflow_provider_sms.hygiene.checker import (
 from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from airflow_provider_sms.hygiene.reader import InputRow
 from airflow_provider_sms.hygiene.store import CACHE, RESUME
-from airflow_provider_sms.hygiene.verdicts import NumberCheck, Verdict, invalid, unchecked
+from airflow_provider_sms.hygiene.verdicts import (
+    NumberCheck,
+    Verdict,
+    half_checked,
+    hlr_of,
+    invalid,
+    is_half_checked,
+    paid_half,
+    unchecked,
+)
 
 # How a run is stopped from outside, as opposed to failing.
 _TERMINATION = (KeyboardInterrupt, SystemExit, AirflowTaskTerminated)
 
 if TYPE_CHECKING:
+    from airflow_provider_sms.api.results import HlrResult
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
     from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
     from airflow_provider_sms.hygiene.options import HygieneOptions
@@ -193,10 +203,12 @@ class CheckPipeline:
         if known is not None:
             return _Slot(row, e164, _DUPLICATE, check=known, note=note)
         reusable = self.store.reusable(e164)
-        if reusable is not None:
+        # An earlier try paid for the HLR look-up, an outage stopped the fraud check: finish it.
+        known_hlr = hlr_of(reusable[0]) if reusable is not None and is_half_checked(reusable[0]) else None
+        if reusable is not None and known_hlr is None:
             slot = _Slot(row, e164, reusable[1], check=reusable[0], note=note)
         elif self._affordable():
-            slot = _Slot(row, e164, _API, future=self._submit(e164), note=note)
+            slot = _Slot(row, e164, _API, future=self._submit(e164, known_hlr), note=note)
         else:
             reason = f"not checked: the max_api_calls budget ({self.options.max_api_calls}) was used up"
             slot = _Slot(row, e164, _UNCHECKED, check=unchecked(e164, reason), note=note)
@@ -211,7 +223,7 @@ class CheckPipeline:
             self._budget_spent = self._calls_reserved + CALLS_PER_NUMBER > budget
         return not self._budget_spent
 
-    def _submit(self, e164: str) -> Future[CheckOutcome]:
+    def _submit(self, e164: str, known_hlr: HlrResult | None = None) -> Future[CheckOutcome]:
         while len(self._pending) >= self.max_in_flight:
             wait(self._pending, timeout=self._tick_seconds, return_when=FIRST_COMPLETED)
             self._tick()
@@ -223,6 +235,7 @@ class CheckPipeline:
             skip_fraud_check_if_unreachable=self.options.skip_fraud_check_if_unreachable,
             stop=self._stop,
             breaker=self.breaker,
+            known_hlr=known_hlr,
         )
         self._pending.add(future)
         self._calls_reserved += CALLS_PER_NUMBER
@@ -255,9 +268,12 @@ class CheckPipeline:
                 self.stats.api_calls += outcome.calls
                 self.stats.checked_numbers += 1
                 self._calls_reserved -= CALLS_PER_NUMBER - outcome.calls
-                self.checkpoint.add(outcome.check)
+                self.checkpoint.add(paid_half(outcome.check) or outcome.check)
             elif isinstance(exc, CheckStopped):
                 self._calls_reserved -= CALLS_PER_NUMBER
+                if exc.hlr is not None:  # its HLR look-up was paid: saved for the retry
+                    self.stats.api_calls += 1
+                    self.checkpoint.add(half_checked(exc.args[0], exc.hlr, checked_at=now_iso()))
             elif classify(exc) is ErrorClass.FATAL:
                 self.stats.api_calls += 1
                 if raise_fatal:

@@ -16,6 +16,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from .faults import FaultSpec
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
+DRAIN_SECONDS = 1.0  # go_down(): how long open connections may still be used
 
 
 def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[H11Protocol]:
@@ -223,13 +225,39 @@ class Sandbox:
         """
         if self._thread is None:
             raise RuntimeError("the sandbox is not serving: start() it (or come_back()) first")
+        self._drain()
         self._shut_down()
         self.down = True
+
+    def _drain(self) -> None:
+        """Stop accepting, then let clients finish on their open connections, each closed after its answer.
+
+        A request a client sends on a keep-alive connection at the very moment the server closes
+        it is lost in flight (the client cannot know whether it was processed): an outage of a
+        real API can do that, but a test of "nothing sent twice" needs a clean cut. Open
+        connections are answered (``Connection: close``) until none is left, or for
+        ``DRAIN_SECONDS``; idle ones left then are closed by the shutdown.
+        """
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+        self.core.draining = True
+
+        def stop_accepting() -> None:
+            for listener in getattr(server, "servers", []):
+                listener.close()
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(stop_accepting)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.core.transports and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def come_back(self) -> None:
         """End an outage started by :meth:`go_down`: serve again on the same port, same state and CA."""
         if not self.down:
             raise RuntimeError("the sandbox is not down: go_down() first")
+        self.core.draining = False
         self._serve_in_thread()
         self.down = False
 
@@ -295,6 +323,10 @@ class Sandbox:
     # -- inspection and control ----------------------------------------------------
     def ledger(self, account: str | None = None) -> list[dict[str, Any]]:
         return self.core.state.ledger(account)
+
+    def refused(self) -> dict[int, int]:
+        """Requests refused before any endpoint (not in the ledger), by errorCode: 1 (401), 4 (429)..."""
+        return dict(self.core.refused)
 
     def reset(self) -> None:
         """Clear ledger, requests, reservations, pending callbacks, deliveries, rate windows."""

@@ -14,8 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-# 1,000 distinct GB mobile numbers the sandbox delivers and finds reachable.
-OUTAGE_NUMBERS = [f"+447911{i:06d}" for i in range(1000)]
+# 1,000 distinct GB mobile numbers that none of the sandbox's magic endings (66, 77, 98, 99)
+# turn into anything but a delivered SMS and a VALID hygiene verdict.
+OUTAGE_NUMBERS = [
+    n for n in (f"+447911{i:06d}" for i in range(1100)) if n[-2:] not in ("66", "77", "98", "99")
+][:1000]
 
 
 @dataclass
