@@ -5,9 +5,9 @@ SMS to ``--numbers`` numbers (``send_sms_to_all``, the list path of ``SendSmsOpe
 workers) and runs number hygiene over the same numbers (``HygieneEngine``, the engine of
 ``NumberHygieneOperator``), each time taking the sandbox down (``Sandbox.go_down()``) once
 ``--after`` requests came in. It prints, per batch, the seconds from the outage's start to the
-batch's ``ApiUnavailableError`` (the circuit breaker), the requests and the hook's retry
-warnings of the first try, then brings the sandbox back and prints what the second try paid
-for: SMS or look-ups per number (target: exactly 1 each, no duplicate, no repaid look-up).
+batch's ``ApiUnavailableError`` (the circuit breaker) and the requests of the first try,
+then brings the sandbox back and prints what the second try paid for: SMS or look-ups per
+number (target: exactly 1 each, no duplicate, no repaid look-up).
 
 Run: ``python benchmarks/outage_stop.py [--numbers 1000] [--after 300] [--rate 500]``.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -29,6 +28,8 @@ from typing import Any
 # Airflow reads its home on import: never the user's ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="outage-bench-airflow-")
 
+from airflow.sdk import ObjectStoragePath
+
 from airflow_provider_sms.exceptions import ApiUnavailableError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hygiene.engine import HygieneEngine
@@ -37,16 +38,6 @@ from airflow_provider_sms.sandbox import Sandbox
 from airflow_provider_sms.sending.entries import TaskScope
 from airflow_provider_sms.sending.journal import SendJournal
 from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
-
-
-class RetryWarnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "retrying in" in record.getMessage():
-            self.count += 1
 
 
 def numbers(n: int) -> list[str]:
@@ -66,10 +57,9 @@ def take_down_after(sb: Sandbox, after: int, marks: dict[str, float]) -> threadi
     return thread
 
 
-def first_try(sb: Sandbox, after: int, run: Any, warnings: RetryWarnings) -> dict[str, Any]:
+def first_try(sb: Sandbox, after: int, run: Any) -> dict[str, Any]:
     marks: dict[str, float] = {}
     watcher = take_down_after(sb, after, marks)
-    warnings.count = 0
     outcome = "finished"
     try:
         run()
@@ -81,7 +71,6 @@ def first_try(sb: Sandbox, after: int, run: Any, warnings: RetryWarnings) -> dic
         "first try": outcome,
         "stopped s after the outage began": round(stopped - marks["down"], 1) if "down" in marks else None,
         "requests before the outage": len(sb.ledger()),
-        "hook retry warnings": warnings.count,
     }
 
 
@@ -94,8 +83,6 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     args = parser.parse_args()
     people = numbers(args.numbers)
-    warnings = RetryWarnings()
-    logging.getLogger().addHandler(warnings)
     work = Path(tempfile.mkdtemp(prefix="outage-bench-"))
     with Sandbox(port=0, latency_ms=1, rate_limit=args.rate * 2) as sb:
         conn = sb.airflow_conn()
@@ -103,13 +90,13 @@ def main() -> None:
         os.environ["AIRFLOW_CONN_SMS_API_DEFAULT"] = json.dumps(conn)
         figures: dict[str, Any] = {}
 
-        journal = SendJournal(work / "journal", TaskScope("bench", "run", "send"))  # type: ignore[arg-type]
+        journal = SendJournal(ObjectStoragePath(str(work / "journal")), TaskScope("bench", "run", "send"))
         message = SmsMessage("Our shop opens at 9")
 
         def send() -> None:
             send_sms_to_all(SmsApiHook(), journal, people, message, max_workers=8)
 
-        figures["send"] = first_try(sb, args.after, send, warnings)
+        figures["send"] = first_try(sb, args.after, send)
         sb.come_back()
         send()
         sms = Counter(e["number"] for e in sb.ledger() if e["product"] == "sms" and e["billable"])
@@ -126,7 +113,7 @@ def main() -> None:
         def hygiene() -> None:
             engine.run(source, output)
 
-        figures["hygiene"] = first_try(sb, args.after, hygiene, warnings)
+        figures["hygiene"] = first_try(sb, args.after, hygiene)
         sb.come_back()
         hygiene()
         for product in ("hlr", "fraudcheck"):

@@ -65,8 +65,11 @@ class VerificationDecision:
         return self.status is VerificationStatus.DELIVERED
 
     def to_event(self) -> dict[str, Any]:
-        """The trigger event payload: ``{"status", "info", "message", "fatal"}``, JSON-safe."""
-        return {"status": self.status.value, "info": self.info, "message": self.message, "fatal": self.fatal}
+        """The trigger event payload: ``{"status", "info", "message"}`` (and ``"fatal": True``), JSON-safe."""
+        event: dict[str, Any] = {"status": self.status.value, "info": self.info, "message": self.message}
+        if self.fatal:
+            event["fatal"] = True
+        return event
 
     @classmethod
     def from_event(cls, event: dict[str, Any] | None) -> VerificationDecision:
