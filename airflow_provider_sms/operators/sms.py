@@ -49,8 +49,9 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     "full_numbers": bool}``, numbers masked unless ``xcom_full_numbers``; ``sent`` includes the
     numbers sent before this try (``already_sent`` counts them). The task fails at the end,
     after every good number is sent and journalled, when failed + unknown numbers exceed
-    ``max_failure_ratio`` of all numbers. The rendered ``numbers`` show masked unless the
-    connection sets ``log_full_numbers``.
+    ``max_failure_ratio`` of all numbers. A fatal error (credentials, connection, TLS) or the
+    API going down stops the list early whatever ``max_failure_ratio`` says (docs/failures.md).
+    The rendered ``numbers`` show masked unless the connection sets ``log_full_numbers``.
 
     :param numbers: one number, a list of numbers (or an XCom of them), or a string of
         numbers separated by commas / newlines. Templated.
