@@ -94,3 +94,42 @@ def test_an_outage_stops_a_hygiene_run_and_the_retry_pays_for_nothing_twice(
         summary = xcom(dr, "t")
         assert summary["calls_saved"] > 0  # the retry reused the answers paid before the outage
         assert "the API looks down" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("what", ["hlr_list", "fraud_list", "sms_notifier", "voice_notifier"])
+def test_list_look_ups_and_notifiers_stop_after_five_failures_in_a_row(
+    sandbox_factory, monkeypatch, what
+) -> None:
+    """Sequential batches: the API down from the start costs five requests' retries, not one per number."""
+    from airflow_provider_sms.batch.breaker import CONSECUTIVE_FAILURES
+    from airflow_provider_sms.exceptions import ApiUnavailableError, ConnectionNotMadeError
+    from airflow_provider_sms.notifications.sms import SmsNotifier
+    from airflow_provider_sms.notifications.voice import VoiceCallNotifier
+    from airflow_provider_sms.operators.insight import FraudCheckOperator, HlrLookupOperator
+
+    numbers = OUTAGE_NUMBERS[:40]
+    tried: list[str] = []
+    with sandbox_factory() as sb:
+        use_sandbox(monkeypatch, sb, max_retries=0)  # each failure at once: the test stays short
+        sb.go_down()
+        run = {
+            "hlr_list": lambda: HlrLookupOperator(task_id="t", numbers=numbers).execute({}),  # type: ignore[arg-type]
+            "fraud_list": lambda: FraudCheckOperator(task_id="t", numbers=numbers).execute({}),  # type: ignore[arg-type]
+            "sms_notifier": lambda: SmsNotifier(numbers=numbers, text="down").notify({}),  # type: ignore[arg-type]
+            "voice_notifier": lambda: VoiceCallNotifier(numbers=numbers, text="down").notify({}),  # type: ignore[arg-type]
+        }[what]
+        from airflow_provider_sms.hooks.sms_api import SmsApiHook
+
+        original = SmsApiHook.run
+
+        def counting_run(self, request):  # type: ignore[no-untyped-def]
+            tried.append(str(request))
+            return original(self, request)
+
+        monkeypatch.setattr(SmsApiHook, "run", counting_run)
+
+        with pytest.raises(ApiUnavailableError, match="the API looks down") as stopped:
+            run()
+
+        assert isinstance(stopped.value.__cause__, ConnectionNotMadeError)
+        assert len(tried) == CONSECUTIVE_FAILURES  # then no new request: not one per number
