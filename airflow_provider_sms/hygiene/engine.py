@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sms.batch.inflight import InFlightController, no_full_gc_pauses
 from airflow_provider_sms.exceptions import (
+    ApiUnavailableError,
     ErrorClass,
     HygieneAccountingError,
     HygieneInputError,
@@ -156,6 +157,10 @@ class HygieneEngine:
                     if classify(exc) is not ErrorClass.FATAL:
                         raise
                     raise _connection_refused(exc, stats, checkpoint) from None
+                except ApiUnavailableError as exc:  # the breaker opened; the paid answers are saved
+                    raise pipeline.breaker.unavailable(
+                        f"{checkpoint.saved:,} paid answers are saved in {checkpoint.state_dir}."
+                    ) from exc
                 stats.blank_lines = source.blank_lines
                 self.log.info(
                     "Number hygiene: up to %d checks were in flight (answers took %.2f s each)",

@@ -10,9 +10,11 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive, run_adaptive_async
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fail_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
@@ -28,9 +30,12 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
     (masked) numbers that failed. Recipients are reached several at a time, as many as the
-    rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`).
-    Notifications are not journalled: a callback that runs twice reaches people twice.
-    Subclasses build the request for one recipient.
+    rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`). A fatal
+    error (credentials, connection, TLS) stops at once with ``AirflowFailException``, and when
+    the API looks down (the circuit breaker of :mod:`~airflow_provider_sms.batch.breaker`) the
+    remaining recipients are not tried: ``ApiUnavailableError``. Notifications are not
+    journalled: a callback that runs twice reaches people twice. Subclasses build the request
+    for one recipient.
 
     Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
     the attribute shows them masked, always (a notifier has no connection to read
@@ -67,30 +72,66 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     def notify(self, context: Context) -> None:
         numbers = recipients(self.rendered("numbers"))
         hook = self.hook
-        controller = InFlightController(hook.settings.rate_limit, maximum=len(numbers))
-        errors: dict[str, BaseException | None] = {}
-        for number, future in run_adaptive(
-            numbers, lambda n: hook.run(self.request(n)), controller=controller, thread_name_prefix="notify"
-        ):
-            error = future.exception()
-            if error is not None and not isinstance(error, SmsApiError):
-                raise error
-            errors[number] = error
-        report(self, self.what, [(n, errors[n]) for n in numbers], hook.settings.log_full_numbers)
+        breaker = CircuitBreaker(f"{self.what} notification")
+        outcomes: list[tuple[str, BaseException | None]] = []
+        with fail_fast(f"{self.what} notification", lambda: _done(outcomes)):
+            controller = InFlightController(hook.settings.rate_limit, maximum=len(numbers))
+
+            def send(number: str) -> bool:
+                if breaker.is_open:  # not tried: the API refused or looks down
+                    return False
+                try:
+                    hook.run(self.request(number))
+                except SmsApiError as exc:
+                    breaker.record_failure(exc)
+                    raise
+                breaker.record_success()
+                return True
+
+            tried: dict[str, BaseException | None] = {}
+            for number, future in run_adaptive(
+                numbers, send, controller=controller, thread_name_prefix="notify"
+            ):
+                error = future.exception()
+                if error is None:
+                    if future.result():
+                        tried[number] = None
+                elif isinstance(error, SmsApiError):
+                    tried[number] = error
+                else:
+                    raise error
+            outcomes.extend((number, tried[number]) for number in numbers if number in tried)
+            breaker.check(lambda: _done(outcomes))
+            report(self, self.what, outcomes, hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
         numbers = recipients(self.rendered("numbers"))
-        async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
-            settings = await hook.get_settings()
-            controller = InFlightController(settings.rate_limit, maximum=len(numbers))
+        breaker = CircuitBreaker(f"{self.what} notification")
+        skipped = object()
+        with fail_fast(f"{self.what} notification"):
+            async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
+                settings = await hook.get_settings()
+                controller = InFlightController(settings.rate_limit, maximum=len(numbers))
 
-            async def send(number: str) -> object:
-                return await hook.run(self.request(number))
+                async def send(number: str) -> object:
+                    if breaker.is_open:  # not tried: the API refused or looks down
+                        return skipped
+                    try:
+                        result = await hook.run(self.request(number))
+                    except SmsApiError as exc:
+                        breaker.record_failure(exc)
+                        raise
+                    breaker.record_success()
+                    return result
 
-            errors: dict[str, BaseException | None] = {}
-            async for number, task in run_adaptive_async(numbers, send, controller=controller):
-                errors[number] = _outcome(number, task.exception())[1]
-        report(self, self.what, [(n, errors[n]) for n in numbers], settings.log_full_numbers)
+                results: dict[str, object] = {}
+                async for number, task in run_adaptive_async(numbers, send, controller=controller):
+                    results[number] = task.exception() or task.result()
+            outcomes = [
+                _outcome(number, results[number]) for number in numbers if results[number] is not skipped
+            ]
+            breaker.check(lambda: _done(outcomes))
+            report(self, self.what, outcomes, settings.log_full_numbers)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         # DAG-level callbacks may get a serialized DAG (dag.test() passes one), which cannot
@@ -123,6 +164,11 @@ def report(
         raise AirflowException(
             f"{what} notification failed for {len(failed)} recipient(s): {', '.join(failed)}"
         )
+
+
+def _done(outcomes: list[tuple[str, BaseException | None]]) -> str:
+    sent = sum(1 for _, error in outcomes if error is None)
+    return f"{sent} notification(s) were sent before it stopped (notifications are not journalled)."
 
 
 def _outcome(number: str, result: object) -> tuple[str, BaseException | None]:

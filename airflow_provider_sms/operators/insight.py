@@ -19,9 +19,11 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
@@ -62,6 +64,7 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
+    @fails_fast(lambda op: op.what)
     def execute(self, context: Context) -> dict[str, Any]:
         reveal = self.hook.settings.log_full_numbers
         if self.rendered("numbers") is None:
@@ -113,16 +116,37 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
     def _lookup_all(self, numbers: list[str]) -> dict[str, dict[str, Any] | SmsApiError]:
         """Each number's answer or error, as many in flight as the rate and the answer time need."""
         controller = InFlightController(self.hook.settings.rate_limit, maximum=max(1, len(numbers)))
+        # A fatal error, or the API down, stops the list at once (see docs/failures.md).
+        breaker = CircuitBreaker(self.what)
+
+        def look_up(number: str) -> dict[str, Any] | None:
+            if breaker.is_open:  # not tried
+                return None
+            try:
+                answer = self._lookup(number)
+            except SmsApiError as exc:
+                breaker.record_failure(exc)
+                raise
+            breaker.record_success()
+            return answer
+
         answers: dict[str, dict[str, Any] | SmsApiError] = {}
-        running = run_adaptive(numbers, self._lookup, controller=controller, thread_name_prefix="look-up")
+        running = run_adaptive(numbers, look_up, controller=controller, thread_name_prefix="look-up")
         for number, future in running:
             error = future.exception()
             if error is None:
-                answers[number] = future.result()
+                answer = future.result()
+                if answer is not None:
+                    answers[number] = answer
             elif isinstance(error, SmsApiError):
                 answers[number] = error
             else:
                 raise error
+        answered = sum(1 for answer in answers.values() if not isinstance(answer, SmsApiError))
+        breaker.check(
+            f"{answered} look-up(s) were answered (and paid) before it stopped; look-ups "
+            "are not journalled, so running the task again repeats them."
+        )
         return answers
 
     def _log(self, number: object, result: dict[str, Any], reveal: bool) -> None:

@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.compat import AirflowException, AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
@@ -48,8 +49,9 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     "full_numbers": bool}``, numbers masked unless ``xcom_full_numbers``; ``sent`` includes the
     numbers sent before this try (``already_sent`` counts them). The task fails at the end,
     after every good number is sent and journalled, when failed + unknown numbers exceed
-    ``max_failure_ratio`` of all numbers. The rendered ``numbers`` show masked unless the
-    connection sets ``log_full_numbers``.
+    ``max_failure_ratio`` of all numbers. A fatal error (credentials, connection, TLS) or the
+    API going down stops the list early whatever ``max_failure_ratio`` says (docs/failures.md).
+    The rendered ``numbers`` show masked unless the connection sets ``log_full_numbers``.
 
     :param numbers: one number, a list of numbers (or an XCom of them), or a string of
         numbers separated by commas / newlines. Templated.
@@ -131,6 +133,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     def secret_field_names(self) -> tuple[str, ...]:
         return ("text",) if self.text_is_secret else ()
 
+    @fails_fast("Sending the SMS")
     def execute(self, context: Context) -> dict[str, Any]:
         recipients = self._recipients()
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread

@@ -11,8 +11,9 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import SmsResult
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
-from airflow_provider_sms.sending.entries import Contact, SendResult
+from airflow_provider_sms.sending.entries import Contact, Outcome, SendResult
 
 if TYPE_CHECKING:
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
@@ -52,6 +53,7 @@ def send_sms_to_all(
     *,
     max_workers: int | None = None,
     reveal: bool = False,
+    breaker: CircuitBreaker | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
 
@@ -67,24 +69,54 @@ def send_sms_to_all(
     :param max_workers: the most sends in flight at once (an upper bound); ``None``: up to
         :data:`~airflow_provider_sms.batch.inflight.MAX_IN_FLIGHT`.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
+    :param breaker: the task's circuit breaker (default: a new one). Once it opens (a fatal
+        error, or the API down), no new send starts; the sends under way finish and are
+        journalled, then it raises (``AirflowFailException`` or ``ApiUnavailableError``): the
+        numbers not tried have no journal entry, so a retry sends them.
     """
     if not numbers:
         return []
     earlier = journal.use_listing()
     journal.log.info("Send journal: %s (%d earlier entries)", journal.folder, earlier)
 
-    def send_to(number: str) -> SendResult:
+    breaker = breaker or CircuitBreaker("Sending the SMS")
+
+    def send_to(number: str) -> SendResult | None:
+        if breaker.is_open:  # not started: no journal entry, a retry sends it
+            return None
         contact = message.contact(number, reveal=reveal)
-        return journal.send_once(contact, lambda: hook.run(message.request(number)))
+        result = journal.send_once(contact, lambda: hook.run(message.request(number)))
+        if result.outcome is Outcome.SENT:
+            breaker.record_success()
+        elif result.exception is not None:
+            breaker.record_failure(result.exception)
+        return result
 
     if len(numbers) == 1 or max_workers == 1:
-        return [send_to(number) for number in numbers]
-    most = min(max_workers or len(numbers), len(numbers))
-    controller = InFlightController(hook.settings.rate_limit, maximum=most)
-    results: dict[str, SendResult] = {}
-    for number, future in run_adaptive(numbers, send_to, controller=controller, thread_name_prefix="sms"):
-        results[number] = future.result()
-    return [results[number] for number in numbers]
+        outcomes = [send_to(number) for number in numbers]
+    else:
+        most = min(max_workers or len(numbers), len(numbers))
+        controller = InFlightController(hook.settings.rate_limit, maximum=most)
+        done: dict[str, SendResult | None] = {}
+        for number, future in run_adaptive(numbers, send_to, controller=controller, thread_name_prefix="sms"):
+            done[number] = future.result()
+        outcomes = [done[number] for number in numbers]
+    results = [result for result in outcomes if result is not None]
+    breaker.check(lambda: sent_so_far(results, len(numbers), journal))
+    return results
 
 
-__all__ = ["KIND", "SmsMessage", "send_sms_to_all"]
+def sent_so_far(results: Sequence[SendResult], total: int, journal: SendJournal) -> str:
+    """What a stopped list send did, and where its journal is (for the task's failure message)."""
+    counts = {outcome: 0 for outcome in Outcome}
+    for result in results:
+        counts[result.outcome] += 1
+    return (
+        f"Of {total} numbers, {counts[Outcome.SENT]} were sent now, {counts[Outcome.ALREADY_SENT]} "
+        f"earlier, {counts[Outcome.FAILED]} failed (nobody reached), {counts[Outcome.UNKNOWN]} have an "
+        f"unknown outcome and {total - len(results)} were not tried; all journalled in "
+        f"{journal.folder}: a retry sends only the failed and untried ones."
+    )
+
+
+__all__ = ["KIND", "SmsMessage", "send_sms_to_all", "sent_so_far"]
