@@ -47,6 +47,7 @@ INITIAL_LATENCY = 0.2  # seconds: the guess before anything is measured (grows f
 RISE = 0.3  # weight of a slower answer in the running estimate: a slowdown is followed quickly...
 FALL = 0.05  # ...a speed-up slowly, so that one fast answer does not starve the pace
 TICK = 0.1  # seconds: how often a runner waiting for answers looks at the count again
+FIRST_ANSWER_WAIT = 0.25  # seconds: one piece of work alone first, for this long at most
 
 __all__ = [
     "MAX_IN_FLIGHT",
@@ -125,6 +126,7 @@ class InFlightController:
         self._lock = threading.Lock()
         self._latency = initial_latency
         self._measured = 0  # pieces of work that made requests and finished
+        self._completed = 0  # pieces of work finished, with requests or without
         self._next_token = 0
         self._outstanding: dict[int, float] = {}  # token -> when the piece of work began
         self.peak = 0  # the most pieces of work in flight at once
@@ -139,7 +141,13 @@ class InFlightController:
             return self._latency
 
     def limit(self) -> int:
-        """How many pieces of work to keep in flight now."""
+        """How many pieces of work to keep in flight now.
+
+        One alone until the first finishes (or for :data:`FIRST_ANSWER_WAIT` at most): wrong
+        credentials or a broken connection then cost one refused request, not a round of them.
+        """
+        if self._completed == 0 and self._measured == 0 and self._oldest_age() < FIRST_ANSWER_WAIT:
+            return 1
         wanted = math.ceil(self.rate_limit * self.latency() * HEADROOM) + SPARE
         return max(self.minimum, min(self.maximum, wanted))
 
@@ -158,6 +166,12 @@ class InFlightController:
                 self._latency += weight * (sample - self._latency)
             self._measured += 1
 
+    def _oldest_age(self) -> float:
+        with self._lock:
+            if not self._outstanding:
+                return 0.0
+            return self._clock() - min(self._outstanding.values())
+
     # -- measuring work -------------------------------------------------------------------
 
     def _begin(self) -> tuple[int, float]:
@@ -172,6 +186,7 @@ class InFlightController:
         elapsed = self._clock() - began
         with self._lock:
             self._outstanding.pop(token, None)
+            self._completed += 1
         self.observe(elapsed - waits.seconds, waits.requests)
 
     def measure(self, fn: Callable[[T], R], item: T) -> R:
