@@ -51,6 +51,7 @@ def send_sms_to_all(
     *,
     max_workers: int,
     reveal: bool = False,
+    messages: Sequence[SmsMessage] | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
 
@@ -64,21 +65,28 @@ def send_sms_to_all(
     :param message: the text, sender and callback URL.
     :param max_workers: concurrent sends.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
+    :param messages: one message per number, in ``numbers``' order (a personalised campaign):
+        replaces ``message``. A number may then repeat, with different texts.
     """
     if not numbers:
         return []
     earlier = journal.use_listing()
     journal.log.info("Send journal: %s (%d earlier entries)", journal.folder, earlier)
 
-    def send_to(number: str) -> SendResult:
-        contact = message.contact(number, reveal=reveal)
-        return journal.send_once(contact, lambda: hook.run(message.request(number)))
+    if messages is not None and len(messages) != len(numbers):
+        raise ValueError("messages must hold one message per number")
+    items = list(zip(numbers, messages or [message] * len(numbers), strict=True))
 
-    workers = min(max_workers, len(numbers))
+    def send_to(item: tuple[str, SmsMessage]) -> SendResult:
+        number, text = item
+        contact = text.contact(number, reveal=reveal)
+        return journal.send_once(contact, lambda: hook.run(text.request(number)))
+
+    workers = min(max_workers, len(items))
     if workers == 1:
-        return [send_to(number) for number in numbers]
+        return [send_to(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-        return list(pool.map(send_to, numbers))
+        return list(pool.map(send_to, items))
 
 
 __all__ = ["KIND", "SmsMessage", "send_sms_to_all"]
