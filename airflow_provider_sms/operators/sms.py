@@ -254,7 +254,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         return self._execute_campaign(context)
 
     def _execute_campaign(self, context: Context) -> dict[str, Any]:
-        now = self.clock() if self.clock else datetime.now(timezone.utc)
+        now = self.clock() if self.clock else system_clock()
         try:
             campaign = self._campaign()
             journal = SendJournal.for_task(context, self.journal_path, log=self.log)
@@ -315,6 +315,11 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         if self.numbers_file:
             raw.extend(numbers_from_file(self.numbers_file, self.number_column))
         return normalize_recipients(raw)
+
+
+def system_clock() -> datetime:
+    """The current time (UTC): the quiet hours' clock unless the operator is given ``clock=``."""
+    return datetime.now(timezone.utc)
 
 
 __all__ = ["SendSmsOperator", "load_report"]
