@@ -131,7 +131,7 @@ def scenario_b(million: int) -> None:
         child = json.loads(out.stdout.strip().splitlines()[-1])
         print(
             f"    {rows:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
-            f"(after imports {child['base_mb']:.0f} MB), "
+            f"({child['base_mb']:.0f} MB after importing Airflow and the provider), "
             f"dry run {child['seconds']:.0f} s, {child['counts']['recipients']:,} recipients, "
             f"{child['counts']['segments']:,} segments"
         )
