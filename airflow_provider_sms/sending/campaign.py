@@ -26,6 +26,7 @@ import contextlib
 import csv
 import enum
 import hashlib
+import io
 import os
 import sqlite3
 import tempfile
@@ -292,11 +293,16 @@ class PreviewWriter:
     The rendered texts are personal data: the file is as private as the list it comes from.
     """
 
+    #: Rows gathered before one write to the file (each write of an ObjectStoragePath file costs).
+    BATCH = 2000
+
     def __init__(self, path: ObjectStoragePath) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._buffer = io.StringIO()
+        self._pending = 0
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
         self._writer.writerow(PREVIEW_FIELDS)
 
     def write(self, planned: PlannedRow) -> None:
@@ -312,9 +318,21 @@ class PreviewWriter:
                 planned.text or "",
             ]
         )
+        self._pending += 1
+        if self._pending >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._fh.write(self._buffer.getvalue())
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._pending = 0
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._flush()
+        finally:
+            self._fh.close()
 
 
 def read_preview(path: ObjectStoragePath | str) -> list[dict[str, str]]:
