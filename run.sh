@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine:
-#   ./run.sh demo   set everything up, then run the number-hygiene demo against the local sandbox
-#   ./run.sh test   set everything up, then run the linters, the type checker and the whole test suite
-# Everything goes into ./.venv (created on first use); the only system-wide install is Debian's
-# chromium for the browser test (scripts/install_chromium.sh), when no Chromium is found.
+# One entry point for a fresh machine (docs/development.md says more):
+#   ./run.sh demo                  set up ./.venv, then run the number-hygiene demo against the local sandbox
+#   ./run.sh test                  everything CI runs (.ci/run): every tier below, then their timings
+#   ./run.sh test PYTEST_ARGS...   the quick loop: ruff, mypy, then pytest with these arguments in ./.venv
+#   ./run.sh test-fast             ruff, mypy and the suite without the e2e tier in ./.venv
+#   ./run.sh test-docs             the Sphinx build (API reference and guides), warnings as errors
+#   ./run.sh test-package          build the sdist and the wheel into dist/ and check them
+#   ./run.sh test-matrix [ENV...]  the suite without e2e, against the wheel in fresh venvs (ci/lib.sh lists ENVs)
+#   ./run.sh test-demo-wheel       the demo from the wheel installed in a fresh venv (newest Airflow)
+#   ./run.sh test-postgres-celery  the e2e suite on PostgreSQL + CeleryExecutor + Redis, wheel in a fresh venv
+# ./.venv is the development venv (the provider editable); the fresh venvs go to ./.ci-venvs/.
+# Versions are pinned by ci/constraints/; nothing is installed system-wide except, for the last
+# tier when missing, Debian's redis-server, and for the browser test Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")"
+source ci/lib.sh
+source ci/tiers.sh
 
-PYTHON=${PYTHON:-python3}
-VENV=${VENV:-.venv}
-
-setup() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV"
-    fi
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test,bench]"
+usage() {
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
 }
 
 setup_browser() {
@@ -23,20 +27,86 @@ setup_browser() {
     scripts/install_chromium.sh
 }
 
+everything() {
+    local failed=() names=() entry name prep_log prep_pid start
+    for entry in "${MATRIX_ENVS[@]}"; do names+=("$(env_field "$entry" 1)"); done
+    setup_dev_venv test,bench,docs,release
+    setup_browser
+    timed "package" tier_package || failed+=(package)
+    # The matrix's fresh venvs install (mostly download and unpack) while lint and docs run.
+    prep_log=$(mktemp)
+    start=$SECONDS
+    bash -euo pipefail -c 'source ci/lib.sh && source ci/tiers.sh && prepare_envs "$@"' prepare_envs \
+        "${names[@]}" >"$prep_log" 2>&1 &
+    prep_pid=$!
+    timed "lint (ruff, mypy)" tier_lint || failed+=(lint)
+    timed "docs" tier_docs || failed+=(docs)
+    if wait "$prep_pid"; then
+        TIMINGS+=("$(printf '%-38s %4d s  ok (beside lint and docs)' "matrix venvs" $((SECONDS - start)))")
+    else
+        cat "$prep_log" >&2
+        failed+=("matrix venvs")
+    fi
+    rm -f "$prep_log"
+    timed "suite (SQLite + LocalExecutor e2e)" tier_suite || failed+=(suite)
+    for name in "${names[@]}"; do
+        timed "matrix $name" tier_matrix "$name" prepared || failed+=("matrix $name")
+    done
+    timed "e2e PostgreSQL + Celery + Redis" tier_postgres_celery || failed+=(postgres-celery)
+    print_timings
+    [ ${#failed[@]} = 0 ] || die "failed: ${failed[*]}"
+}
+
+
 case "${1:-}" in
     demo)
-        setup
-        exec "$VENV/bin/python" -m airflow_provider_sms.demo "${@:2}"
+        setup_dev_venv
+        exec "$DEV_VENV/bin/python" -m airflow_provider_sms.demo "${@:2}"
         ;;
     test)
-        setup
-        setup_browser
-        "$VENV/bin/ruff" check .
-        "$VENV/bin/mypy"
-        exec "$VENV/bin/python" -m pytest "${@:2}"
+        if [ $# = 1 ]; then
+            everything
+        else
+            setup_dev_venv test,bench,docs,release
+            setup_browser
+            tier_lint
+            tier_suite "${@:2}"
+        fi
+        ;;
+    test-fast)
+        setup_dev_venv test,bench,docs,release
+        tier_lint
+        tier_suite -m "not e2e" "${@:2}"
+        ;;
+    test-docs)
+        setup_dev_venv test,bench,docs,release
+        tier_docs
+        ;;
+    test-package)
+        setup_dev_venv test,bench,docs,release
+        tier_package
+        ;;
+    test-matrix)
+        setup_dev_venv test,bench,docs,release
+        build_dist
+        names=("${@:2}")
+        [ ${#names[@]} -gt 0 ] || for entry in "${MATRIX_ENVS[@]}"; do names+=("$(env_field "$entry" 1)"); done
+        for name in "${names[@]}"; do timed "matrix $name" tier_matrix "$name"; done
+        print_timings
+        ;;
+    test-demo-wheel)
+        setup_dev_venv test,bench,docs,release
+        build_dist
+        prepare_env "$POSTGRES_CELERY_ENV"
+        tier_demo_from_wheel "$POSTGRES_CELERY_ENV"
+        ;;
+    test-postgres-celery)
+        setup_dev_venv test,bench,docs,release
+        build_dist
+        prepare_env "$POSTGRES_CELERY_ENV"
+        tier_postgres_celery
         ;;
     *)
-        echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2
-        exit 2
+        usage
         ;;
 esac

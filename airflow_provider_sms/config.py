@@ -253,7 +253,7 @@ def _option(option: str) -> str:
 
 
 def _conf() -> Any:
-    from airflow.providers.common.compat.sdk import conf
+    from airflow_provider_sms.compat import conf
 
     return conf
 

@@ -5,7 +5,9 @@ It starts the local HTTPS sandbox of the API, makes a throwaway Airflow home in
 test`` over the bundled sample list of 3,000 numbers, prints what the hygiene found and what
 it cost (the sandbox's own ledger of paid requests), and says where the result files are
 (``./demo-output/``). Everything it started is stopped and the Airflow home removed, also on
-Ctrl-C or failure. Run it from a clone of the repository (the DAG lives in ``example_dags/``).
+Ctrl-C or failure. It runs the same from a clone or from an installed wheel: the DAG, the
+repository's ``example_dags/number_list_hygiene.py``, ships in the package
+(``airflow_provider_sms/example_dags/``).
 
 With ``--keep-home`` the Airflow home (its database: the run's summary and the paid requests)
 is kept, and reused by the next ``--keep-home`` run, so that the "SMS & Voice" page
@@ -33,7 +35,11 @@ from airflow_provider_sms.api.constants import API_RATE_LIMIT_PER_SECOND
 from airflow_provider_sms.hooks.pacing import HEADROOM
 
 DAG_ID = "number_list_hygiene"
-SAMPLE_LIST = Path(airflow_provider_sms.__file__).resolve().parent / "demo_data" / "sample_numbers.csv"
+PACKAGE_DIR = Path(airflow_provider_sms.__file__).resolve().parent
+SAMPLE_LIST = PACKAGE_DIR / "demo_data" / "sample_numbers.csv"
+#: Not resolved: in a clone it is a link to the top-level example_dags/ file, and Airflow's DAGs
+#: folder (its parent) should hold this one DAG only.
+DAG_FILE = PACKAGE_DIR / "example_dags" / f"{DAG_ID}.py"
 # The real API admits 30 requests/s per account. The demo raises the sandbox's limit and the
 # connection's rate_limit extra together, so that 5,000 look-ups take seconds, not minutes.
 DEMO_RATE_LIMIT = 200
@@ -63,7 +69,7 @@ class Demo:
         self.keep_output = keep_output
         self.rate_limit = rate_limit
         self.home = Path(".airflow-demo").resolve()
-        self.dag_file = _find_dag_file()
+        self.dag_file = DAG_FILE
         self.sandbox: subprocess.Popen[str] | None = None
         self.log_path = self.home / "demo.log"
         self.keep_home = False
@@ -232,14 +238,6 @@ class Demo:
 
 class DemoError(Exception):
     """A step of the demo failed; the message says which and shows its log."""
-
-
-def _find_dag_file() -> Path:
-    for root in (Path(airflow_provider_sms.__file__).resolve().parent.parent, Path.cwd()):
-        candidate = root / "example_dags" / f"{DAG_ID}.py"
-        if candidate.is_file():
-            return candidate
-    raise SystemExit("The demo runs from a clone of the repository: example_dags/ was not found")
 
 
 def _read_line(stream: IO[str], timeout: float) -> str:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import enum
 
-from airflow.exceptions import AirflowException
+from airflow_provider_sms.compat import AirflowException
 
 
 class SmsApiError(AirflowException):

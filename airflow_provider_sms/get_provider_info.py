@@ -76,12 +76,16 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_sms.hooks.sms_api.SmsApiHook",
                 "hook-name": "SMS & Voice API",
                 "conn-fields": _CONN_FIELDS,
+                # Port stays visible: Airflow 3.3.2's connection-list Test button sends port 0
+                # for a connection saved without one, which its API server refuses as another
+                # endpoint (docs/connection.md). 0 means "the URL's port" to the hook.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
+                    "hidden-fields": ["schema", "extra"],
                     "relabeling": {"host": "API base URL", "login": "Access key id", "password": "Secret"},
                     "placeholders": {
                         "host": "https://api.example.com (the /v1 API path is added when none is given)",
                         "login": "1efc292194c04e9b530",
+                        "port": "443",
                     },
                 },
             }

@@ -39,5 +39,21 @@ def airflow_db() -> Path:
     return _home
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which provider and Airflow the session tests: CI runs it against wheels in fresh venvs."""
+    from importlib.metadata import version
+
+    import airflow_provider_sms  # no Airflow import: the package's __init__ is plain
+
+    package = Path(airflow_provider_sms.__file__).parent
+    where = "this checkout" if package.resolve().parent == REPO_ROOT else str(package)
+    e2e = "PostgreSQL" if os.environ.get("SMS_E2E_POSTGRES_URL") else "SQLite"
+    e2e += " + CeleryExecutor" if os.environ.get("SMS_E2E_CELERY_BROKER_URL") else " + LocalExecutor"
+    return [
+        f"airflow-provider-sms {airflow_provider_sms.__version__} from {where}; "
+        f"apache-airflow {version('apache-airflow')}; e2e on {e2e}"
+    ]
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_home, ignore_errors=True)

@@ -39,7 +39,18 @@ class EndpointMethod(Generic[P, T]):
         self.__wrapped__ = build
         signature = inspect.signature(build)
         (result,) = get_args(get_type_hints(build)["return"])
-        self.__signature__ = signature.replace(return_annotation=result)
+        #: The bound method's signature: the builder's, returning the result, not the request.
+        self.bound_signature = signature.replace(return_annotation=result)
+        # Looked up on the class, this is an unbound method (``SmsApiHook.send_sms(hook, ...)``),
+        # with ``self`` first, as documentation tools expect of one.
+        hook_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        self.__signature__ = self.bound_signature.replace(
+            parameters=[hook_param, *self.bound_signature.parameters.values()]
+        )
+
+    def __call__(self, hook: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Called on the class with the hook first, like any unbound method."""
+        return self.__get__(hook, type(hook))(*args, **kwargs)
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         if name != self.build.__name__:
@@ -72,7 +83,7 @@ class EndpointMethod(Generic[P, T]):
 
             method = send
         functools.update_wrapper(method, build)
-        method.__dict__["__signature__"] = self.__signature__  # the result, not ApiRequest[result]
+        method.__dict__["__signature__"] = self.bound_signature  # the result, not ApiRequest[result]
         return method
 
 

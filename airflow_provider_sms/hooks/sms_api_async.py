@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import httpx
 import tenacity
-from airflow.sdk.exceptions import AirflowNotFoundException
 from asgiref.sync import sync_to_async
 
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
 from airflow_provider_sms.api.settings import DEFAULT_CONNECT_TIMEOUT, ConnectionSettings
+from airflow_provider_sms.compat import ASYNC_CONNECTION_UNAVAILABLE
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.base import (
     MAX_IN_FLIGHT,
@@ -94,10 +94,9 @@ class SmsApiAsyncHook(SmsApiHookBase):
         if settings is None:
             try:
                 conn = await self.aget_connection(self.sms_api_conn_id)
-            except AirflowNotFoundException:
-                # dag.test() runs triggers with an in-process supervisor that has no async
-                # channel (Airflow 3.3), so backends behind it answer "not found" to the async
-                # lookup; the sync lookup, in a worker thread, works there and in a triggerer.
+            except ASYNC_CONNECTION_UNAVAILABLE:
+                # No async channel to a supervisor here (dag.test()'s in-process one, or none at
+                # all: see compat); the sync lookup, in a worker thread, works there too.
                 conn = await sync_to_async(self.get_connection)(self.sms_api_conn_id)
             # Fill the base class's cached_property so sync code never fetches it again.
             settings = self.__dict__["settings"] = self.settings_from_connection(conn)

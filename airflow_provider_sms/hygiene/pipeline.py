@@ -24,9 +24,8 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from airflow.sdk.exceptions import AirflowTaskTerminated
-
 from airflow_provider_sms.api.numbers import parse_number
+from airflow_provider_sms.compat import AirflowTaskTerminated
 from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
     CheckOutcome,

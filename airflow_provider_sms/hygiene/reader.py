@@ -1,4 +1,4 @@
-"""Stream a CSV list of numbers in, one row at a time, strictly, with errors that name the line.
+r"""Stream a CSV list of numbers in, one row at a time, strictly, with errors that name the line.
 
 The file is decoded as a stream (any Python encoding; a UTF-8 byte-order mark is accepted)
 and split into lines the way the csv module expects (``newline=""``: ``\n``, ``\r\n`` and a

@@ -9,7 +9,7 @@ First match wins, in this order::
     UNREACHABLE  HLR status other than DELIVERED
     VALID        HLR DELIVERED and fraud check PASSED
 
-Two verdicts say a number was *not* judged, so they never count as good or bad:
+Two verdicts say a number was *not* judged, so they never count as good or bad::
 
     ERROR        a check failed after the hook's retries (the reason is in ``error``); the
                  next run or Airflow retry checks it again

@@ -18,13 +18,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.endpoints import ApiRequest
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
 from airflow_provider_sms.api.results import CallResult, FlashCallResult, IncomingCallReservation
 from airflow_provider_sms.api.timestamps import parse_iso
+from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin, mask_caller_id, mask_secret

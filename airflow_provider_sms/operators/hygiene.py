@@ -8,8 +8,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
-from airflow.sdk.exceptions import AirflowTaskTerminated
 
+from airflow_provider_sms.compat import AirflowTaskTerminated
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hygiene.engine import HygieneEngine
 from airflow_provider_sms.hygiene.options import (

@@ -13,10 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.templates import MessageTemplate
+from airflow_provider_sms.compat import AirflowException, AirflowFailException
 from airflow_provider_sms.exceptions import CampaignInputError, SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin

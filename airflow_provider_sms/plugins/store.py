@@ -195,6 +195,8 @@ class MetadataEventStore:
         from airflow.assets.manager import asset_manager
         from airflow.models.asset import AssetModel
 
+        from airflow_provider_sms.compat import asset_for_listeners
+
         ident = (asset.name, asset.uri)
         if ident in self._assets_ready:
             return
@@ -211,7 +213,7 @@ class MetadataEventStore:
                     session.rollback()  # created concurrently: fine
         if created is not None:
             log.info("Created asset %s for incoming webhook events", asset.name)
-            asset_manager.notify_asset_created(asset=created.to_serialized())
+            asset_manager.notify_asset_created(asset=asset_for_listeners(created))
         self._assets_ready.add(ident)
 
     # -- the write -------------------------------------------------------------------------

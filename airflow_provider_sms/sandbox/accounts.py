@@ -3,15 +3,15 @@
 The ``demo`` account uses the reference's own credentials so that the curl examples
 of the API documentation work against the sandbox with only the host changed.
 
-======================  ======================  ==========================  =========================
-name                    key                     secret                      answers
-======================  ======================  ==========================  =========================
-``demo``                ``1efc292194c04e9b530`` ``b0b6c43e9a75c51f``        live account
-``demo2``               ``2a7d9e41b8c35f06d71`` ``d4e5f60718293a4b``        live, own rate window
-``inactive-account``    ``inactive-account``    ``inactive-account-secret`` errorCode 2 / HTTP 400
-``inactive-token``      ``inactive-token``      ``inactive-token-secret``   errorCode 5 / HTTP 401
-``not-live``            ``not-live``            ``not-live-secret``         errorCode 6 / HTTP 403
-======================  ======================  ==========================  =========================
+====================  =======================  ===========================  ======================
+name                  key                      secret                       answers
+====================  =======================  ===========================  ======================
+``demo``              ``1efc292194c04e9b530``  ``b0b6c43e9a75c51f``         live account
+``demo2``             ``2a7d9e41b8c35f06d71``  ``d4e5f60718293a4b``         live, own rate window
+``inactive-account``  ``inactive-account``     ``inactive-account-secret``  errorCode 2 / HTTP 400
+``inactive-token``    ``inactive-token``       ``inactive-token-secret``    errorCode 5 / HTTP 401
+``not-live``          ``not-live``             ``not-live-secret``          errorCode 6 / HTTP 403
+====================  =======================  ===========================  ======================
 
 Every account shares the same allow-lists: ``SMS_SENDERS`` for the ``from`` of
 ``POST /v1/sms`` (alphanumeric or numeric sender ids) and ``CALLER_IDS`` for the

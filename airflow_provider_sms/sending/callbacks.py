@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_sms import config
+from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiConfigError
 
 AIRFLOW_CALLBACK = "airflow"

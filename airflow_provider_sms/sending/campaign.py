@@ -40,6 +40,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_sms.api.numbers import mask_number, normalize_number
 from airflow_provider_sms.api.segments import measure
 from airflow_provider_sms.api.templates import MessageTemplate, Rendered
+from airflow_provider_sms.compat import iter_lines
 from airflow_provider_sms.exceptions import CampaignInputError, InvalidNumberError
 from airflow_provider_sms.sending.quiet_hours import QuietHours
 
@@ -148,7 +149,7 @@ class RowSource:
         self.fieldnames: list[str] = [number_column]
         if self.is_csv:
             with self.path.open("r", newline="", encoding="utf-8-sig") as fh:
-                header = next(csv.reader(fh), None)
+                header = next(csv.reader(iter_lines(fh)), None)
             self.fieldnames = [name.strip() for name in header or []]
             if number_column not in self.fieldnames:
                 raise CampaignInputError(
@@ -168,13 +169,13 @@ class RowSource:
     def __iter__(self) -> Iterator[dict[str, str]]:
         with self.path.open("r", newline="", encoding="utf-8-sig") as fh:
             if self.is_csv:
-                reader = csv.reader(fh)
+                reader = csv.reader(iter_lines(fh))
                 header = [name.strip() for name in next(reader, [])]
                 for values in reader:
                     if any(v.strip() for v in values):
                         yield dict(zip(header, values, strict=False))
             else:
-                for line in fh:
+                for line in iter_lines(fh):
                     line = line.strip()
                     if line and not line.startswith("#"):
                         yield {self.number_column: line}
@@ -338,7 +339,7 @@ class PreviewWriter:
 def read_preview(path: ObjectStoragePath | str) -> list[dict[str, str]]:
     """The preview's rows (for a test or a downstream task)."""
     with ObjectStoragePath(path).open("r", newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(iter_lines(fh)))
 
 
 __all__ = [

@@ -15,16 +15,16 @@ anything:
    ``DeliveryUnknownError``).
 3. Before any send, the latest attempt decides:
 
-   ============  ===============================================================
-   (none)        claim attempt 1 and send
-   ``sent``      skipped; its request id (and result) is reported again
-   ``failed``    claim the next attempt and send: nobody was reached
-   ``unknown``   **never sent again automatically**: reported, the task fails
-   ``in_flight`` being sent by another copy, or the worker died mid-send: treated
-                 exactly like ``unknown``; when the claimant is another map index of
-                 the same task (recorded less than :data:`IN_FLIGHT_GRACE` ago), that
-                 instance reports the outcome: ``elsewhere`` here, not a failure
-   ============  ===============================================================
+   =============  ===============================================================
+   (none)         claim attempt 1 and send
+   ``sent``       skipped; its request id (and result) is reported again
+   ``failed``     claim the next attempt and send: nobody was reached
+   ``unknown``    **never sent again automatically**: reported, the task fails
+   ``in_flight``  being sent by another copy, or the worker died mid-send: treated
+                  exactly like ``unknown``; when the claimant is another map index of
+                  the same task (recorded less than :data:`IN_FLIGHT_GRACE` ago), that
+                  instance reports the outcome: ``elsewhere`` here, not a failure
+   =============  ===============================================================
 
 An entry's key is the SHA-256 of (dag_id, run_id, task_id, E.164 number, kind of contact,
 content), **without the map index**: within one DAG run, one person gets one copy of the same

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sms.api.numbers import normalize_number
+from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import InvalidNumberError
 
 

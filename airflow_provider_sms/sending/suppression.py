@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms import config
+from airflow_provider_sms.compat import iter_lines
 from airflow_provider_sms.sending.recipients import e164_or_none, each_recipient, normalize_recipients
 
 __all__ = [
@@ -132,7 +133,7 @@ def _read_rows(path: ObjectStoragePath) -> list[dict[str, str]]:
     if not path.exists():
         return []
     with path.open("r", newline="", encoding="utf-8-sig") as fh:
-        lines = list(csv.reader(fh))
+        lines = list(csv.reader(iter_lines(fh)))
     if not lines or not lines[0]:
         return []
     header, body = lines[0], lines[1:]

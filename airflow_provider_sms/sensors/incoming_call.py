@@ -8,15 +8,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import (
+
+from airflow_provider_sms import config
+from airflow_provider_sms.api import verification as v
+from airflow_provider_sms.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
-
-from airflow_provider_sms import config
-from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger

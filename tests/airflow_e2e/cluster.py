@@ -2,9 +2,17 @@
 
 Each component is its own process (``airflow <component>``), started with
 ``start_new_session=True`` so that stopping kills its whole process group, task
-supervisors and workers included. Everything listens on loopback, uses a SQLite
-database and a LocalExecutor with small parallelism in a throw-away AIRFLOW_HOME.
-Every wait is bounded; on failure the components' log tails are in the message.
+supervisors and workers included. Everything listens on loopback, in a throw-away
+AIRFLOW_HOME, with small parallelism. Every wait is bounded; on failure the components' log
+tails are in the message.
+
+The deployment shape comes from the environment (``./run.sh test-postgres-celery`` sets it):
+
+- by default, a SQLite database in the home and the LocalExecutor;
+- ``SMS_E2E_POSTGRES_URL`` (``postgresql://user@127.0.0.1:port/postgres``): a PostgreSQL
+  server where each cluster creates a database of its own, and drops it when it stops;
+- ``SMS_E2E_CELERY_BROKER_URL`` (``redis://127.0.0.1:port/0``): the CeleryExecutor with this
+  broker, and a Celery worker as one more component.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,10 +34,13 @@ from typing import Any, TypeVar
 
 import httpx
 import psutil
+import sqlalchemy as sa
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 T = TypeVar("T")
+POSTGRES_URL_ENV = "SMS_E2E_POSTGRES_URL"
+CELERY_BROKER_ENV = "SMS_E2E_CELERY_BROKER_URL"
 
 
 def free_port() -> int:
@@ -61,7 +71,7 @@ class AirflowCluster:
 
     :param dags: files copied into the DAGs folder.
     :param env: extra environment for every component (``AIRFLOW__...``, ``AIRFLOW_CONN_...``).
-    :param parallelism: ``[core] parallelism`` of the LocalExecutor.
+    :param parallelism: ``[core] parallelism``, and the Celery worker's concurrency.
     """
 
     def __init__(self, *, dags: list[Path], env: Mapping[str, str] | None = None, parallelism: int = 3):
@@ -76,6 +86,9 @@ class AirflowCluster:
         # Real sign-in (SimpleAuthManager users), so that a request without a token gets nothing.
         self.passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
         (self.home / "passwords.json").write_text(json.dumps(self.passwords))
+        self.database = Database.for_cluster(self.home)
+        self.broker_url = os.environ.get(CELERY_BROKER_ENV) or None
+        self.components = COMPONENTS + (("celery-worker",) if self.broker_url else ())
         self.env = self._environment(parallelism, env or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._client: httpx.Client | None = None
@@ -89,31 +102,51 @@ class AirflowCluster:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.broker_url else "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database.url,
                 "AIRFLOW__API__BASE_URL": self.base_url,
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                # Workers give the execution API 5 s by default, then retry a request the server may
+                # have applied (a retried "start task" is refused and fails the task). On a busy
+                # 2-core machine a PostgreSQL row lock held by the scheduler made one wait 35 s.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "120",
                 "AIRFLOW__SMS_API__WEBHOOK_SECRET": self.webhook_secret,
                 "AIRFLOW__SMS_API__WEBHOOK_BASE_URL": self.base_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.broker_url:
+            env.update(
+                {
+                    "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.database.url}",
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(parallelism),
+                }
+            )
         env.update(extra)
         return env
+
+    @property
+    def shape(self) -> str:
+        """``"PostgreSQL + CeleryExecutor"`` and the like, for messages."""
+        executor = "CeleryExecutor" if self.broker_url else "LocalExecutor"
+        return f"{self.database.kind} + {executor}"
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, timeout: float = 150.0) -> AirflowCluster:
         deadline = time.monotonic() + timeout
+        self.database.create()
         migrate = self._spawn("db-migrate", [AIRFLOW, "db", "migrate"])
         try:
             code = migrate.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -130,8 +163,9 @@ class AirflowCluster:
             "scheduler": ["scheduler", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],
             "triggerer": ["triggerer", "--skip-serve-logs"],
+            "celery-worker": ["celery", "worker", "--skip-serve-logs"],
         }
-        for component in COMPONENTS:
+        for component in self.components:
             self._spawn(component, [AIRFLOW, *arguments[component]])
         self._client = httpx.Client(base_url=self.base_url, timeout=30.0, trust_env=False)
         remaining = max(1.0, deadline - time.monotonic())
@@ -167,7 +201,11 @@ class AirflowCluster:
         assert self._client is not None
         health = self._client.get("/api/v2/monitor/health").json()
         wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        return all((health.get(part) or {}).get("status") == "healthy" for part in wanted)
+        if not all((health.get(part) or {}).get("status") == "healthy" for part in wanted):
+            return False
+        # A Celery worker has no health endpoint: it logs "celery@<host> ready." once consuming.
+        worker_log = self.home / "celery-worker.log"
+        return not self.broker_url or " ready." in worker_log.read_text(errors="replace")
 
     def _token(self) -> str | None:
         return self.token_for("admin")
@@ -215,6 +253,7 @@ class AirflowCluster:
             self._client = None
         self._stop_all(list(self.processes), grace=5.0)
         if os.environ.get("SMS_E2E_KEEP_HOME") != "1":
+            self.database.drop()
             shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> AirflowCluster:
@@ -290,9 +329,10 @@ class AirflowCluster:
     def failed_task_logs(self, dag_id: str, run_id: str) -> str:
         tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         failed = [ti["task_id"] for ti in tis if ti["state"] not in ("success", "skipped")]
-        return f"tasks not successful: {failed}\n" + "\n".join(
-            self.task_log(dag_id, run_id, task)[-4000:] for task in failed
-        )
+        logs = "\n".join(self.task_log(dag_id, run_id, task)[-4000:] for task in failed)
+        # A task that failed outside its own code (its supervisor, the executor) says why in the
+        # components' logs, the Celery worker's above all.
+        return f"tasks not successful: {failed}\n{logs}\n{self.log_tails(lines=60)}"
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
@@ -301,15 +341,13 @@ class AirflowCluster:
         entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
         return entry["value"]
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with contextlib.closing(sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True)) as db:
-            db.execute("PRAGMA busy_timeout = 10000")
-            return db.execute(sql, params).fetchall()
+    def _query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        return self.database.query(sql, **params)
 
     def queued_asset_requests(self, dag_id: str) -> int:
         """Rows of ``asset_dag_run_queue`` for ``dag_id``: events not yet turned into a run."""
-        sql = "SELECT COUNT(*) FROM asset_dag_run_queue WHERE target_dag_id = ?"
-        return int(self._query(sql, (dag_id,))[0][0])
+        sql = "SELECT COUNT(*) FROM asset_dag_run_queue WHERE target_dag_id = :dag_id"
+        return int(self._query(sql, dag_id=dag_id)[0][0])
 
     def asset_events(self, uri: str) -> list[dict[str, Any]]:
         """Events of the asset with this URI (trailing slash optional), oldest first: ``id``,
@@ -321,10 +359,68 @@ class AirflowCluster:
         """
         rows = self._query(
             "SELECT e.id, e.timestamp, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
-            "WHERE a.uri IN (?, ?) ORDER BY e.id",
-            (uri.rstrip("/"), uri.rstrip("/") + "/"),
+            "WHERE a.uri IN (:uri, :slashed) ORDER BY e.id",
+            uri=uri.rstrip("/"),
+            slashed=uri.rstrip("/") + "/",
         )
-        return [{"id": i, "timestamp": ts, "extra": json.loads(extra)} for i, ts, extra in rows]
+        # SQLite hands the JSON column over as text, PostgreSQL (psycopg2) already decoded.
+        return [
+            {"id": i, "timestamp": ts, "extra": extra if isinstance(extra, dict) else json.loads(extra)}
+            for i, ts, extra in rows
+        ]
+
+
+class Database:
+    """The metadata database of one cluster: a SQLite file in its home, or a PostgreSQL database
+    of its own on the server named by ``SMS_E2E_POSTGRES_URL`` (created and dropped here)."""
+
+    def __init__(self, url: str, admin_url: str | None = None, name: str | None = None) -> None:
+        self.url = url
+        self._admin_url = admin_url
+        self._name = name
+        self._engine: sa.engine.Engine | None = None
+
+    @classmethod
+    def for_cluster(cls, home: Path) -> Database:
+        server = os.environ.get(POSTGRES_URL_ENV)
+        if not server:
+            return cls(f"sqlite:///{home / 'airflow.db'}")
+        admin = sa.engine.make_url(server).set(drivername="postgresql+psycopg2")
+        name = f"airflow_e2e_{secrets.token_hex(6)}"
+        return cls(admin.set(database=name).render_as_string(hide_password=False), str(admin), name)
+
+    @property
+    def kind(self) -> str:
+        return "PostgreSQL" if self._admin_url else "SQLite"
+
+    def _admin(self, statement: str) -> None:
+        assert self._admin_url is not None
+        engine = sa.create_engine(self._admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+
+    def create(self) -> None:
+        if self._admin_url:
+            self._admin(f'CREATE DATABASE "{self._name}"')
+
+    def drop(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self._admin_url:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._admin(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Read the metadata database directly (a SQLite reader waits up to 10 s for a lock)."""
+        if self._engine is None:
+            connect_args = {"timeout": 10} if self.url.startswith("sqlite") else {}
+            self._engine = sa.create_engine(self.url, connect_args=connect_args, poolclass=sa.pool.NullPool)
+        with self._engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql), params)]
 
 
 @contextlib.contextmanager

@@ -56,13 +56,16 @@ def assert_kept_private(deployment: Deployment, run_id: str, numbers: list[str])
     """What Airflow keeps of an sms_campaign run names no recipient in full: the task log files,
     the rendered fields and the XComs (read from the metadata database)."""
     airflow = deployment.airflow
-    rendered = "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
-    xcom = "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ?"
+    rendered = (
+        "SELECT rendered_fields FROM rendered_task_instance_fields "
+        "WHERE dag_id = :dag_id AND run_id = :run_id"
+    )
+    xcom = "SELECT value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id"
     tasks = ("select_recipients", "send", "record_campaign")
     kept = {
         "task logs": "\n".join(airflow.task_log("sms_campaign", run_id, task) for task in tasks),
-        "rendered fields": str(airflow._query(rendered, ("sms_campaign", run_id))),
-        "xcom": str(airflow._query(xcom, ("sms_campaign", run_id))),
+        "rendered fields": str(airflow._query(rendered, dag_id="sms_campaign", run_id=run_id)),
+        "xcom": str(airflow._query(xcom, dag_id="sms_campaign", run_id=run_id)),
     }
     assert "SMS done: 4 sent now" in kept["task logs"]  # the log files were found and read
     assert "numbers_file" in kept["rendered fields"]

@@ -50,10 +50,14 @@ def events(airflow: AirflowCluster, name: str) -> list[dict[str, Any]]:
     """The events of asset ``name``: ``ts`` (UTC text), ``extra``, ``run_id``, from the database."""
     rows = airflow._query(
         "SELECT e.timestamp, e.extra, e.source_run_id FROM asset_event e JOIN asset a ON a.id = e.asset_id "
-        "WHERE a.name = ? ORDER BY e.id",
-        (name,),
+        "WHERE a.name = :name ORDER BY e.id",
+        name=name,
     )
-    return [{"ts": str(ts), "extra": json.loads(extra), "run_id": run_id} for ts, extra, run_id in rows]
+    # SQLite hands the JSON column over as text, PostgreSQL (psycopg2) already decoded.
+    return [
+        {"ts": str(ts), "extra": extra if isinstance(extra, dict) else json.loads(extra), "run_id": run_id}
+        for ts, extra, run_id in rows
+    ]
 
 
 def marks(

@@ -1,6 +1,7 @@
 """Test DAGs for IncomingCallSensor in poke, reschedule and deferrable modes (run with dag.test()).
 
-The sandbox's user of a number ending in digit d calls after d seconds; 0 never calls.
+The sandbox's user of a number ending in digit d calls after d seconds; 0 never calls by itself
+(a test places the call with ``Sandbox.place_incoming_call``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from airflow_provider_sms.operators.calls import IncomingCallVerificationOperato
 from airflow_provider_sms.sensors.incoming_call import IncomingCallSensor
 
 START = datetime(2024, 1, 1)
-CALLS_AFTER_1S = "+447911123441"
+CALLS_WHEN_TOLD = "+447911123460"
 NEVER_CALLS = "+447911123440"
 REQUEST_ID = "{{ ti.xcom_pull('reserve')['request_id'] }}"
 
@@ -26,7 +27,7 @@ MODES: dict[str, dict[str, Any]] = {
 
 for name, sensor_args in MODES.items():
     with DAG(f"ops_verify_{name}", schedule=None, start_date=START, catchup=False):
-        reserve = IncomingCallVerificationOperator(task_id="reserve", number=CALLS_AFTER_1S)
+        reserve = IncomingCallVerificationOperator(task_id="reserve", number=CALLS_WHEN_TOLD)
         wait = IncomingCallSensor(task_id="wait", request_id=REQUEST_ID, timeout=60, **sensor_args)
         verified = NotifyVerifiedOperator(task_id="verified", request_id=REQUEST_ID)
         reserve >> wait >> verified

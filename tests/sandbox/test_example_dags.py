@@ -25,7 +25,7 @@ EXAMPLES = REPO_ROOT / "example_dags"
 
 def test_example_dags_have_no_import_errors() -> None:
     """What ``airflow dags list-import-errors --local`` checks, with example_dags/ as the DAGs folder."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLES), safe_mode=False)
 
@@ -92,7 +92,7 @@ def test_failure_alerting_pages_by_sms_and_voice(sandbox, monkeypatch) -> None:
 
 def test_failure_alerting_dag_callback(sandbox, monkeypatch) -> None:
     """The DAG-level notifier renders with the serialized DAG a DAG callback gets, and sends."""
-    from airflow.serialization.serialized_objects import DagSerialization
+    from tests.compat import DagSerialization
 
     use_sandbox(monkeypatch, sandbox)
     dag = load_dag(EXAMPLES / "failure_alerting.py", "failure_alerting")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.notifications import SmsNotifier, VoiceCallNotifier
 from tests.support.runs import OPS_DAGS, billable, requests_for, run_dag, states, use_sandbox
 

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
+from tests.dags.ops_sensor import CALLS_WHEN_TOLD
 from tests.support.runs import OPS_DAGS, requests_for, run_dag, states, use_journal, use_sandbox, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 DAG_FILE = OPS_DAGS / "ops_sensor.py"
-CALLS_AFTER_1S = "+447911123441"
+
+
+@contextlib.contextmanager
+def user_calls_after_a_pending_read(sandbox: Any) -> Iterator[list[bool]]:
+    """The simulated user calls the reserved number once the sensor has read it PENDING.
+
+    Yields a list that receives whether the sandbox accepted the call. However late
+    ``dag.test()`` starts the sensor, its first read sees PENDING and a later one DELIVERED.
+    """
+    placed: list[bool] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            pending = [e for e in requests_for(sandbox, "incoming_info") if e["outcome"] == "PENDING"]
+            if pending:
+                placed.append(sandbox.place_incoming_call(pending[0]["request_id"]))
+                return
+
+    watcher = threading.Thread(target=watch, name="simulated-user", daemon=True)
+    watcher.start()
+    try:
+        yield placed
+    finally:
+        stop.set()
+        watcher.join(5)
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +51,10 @@ def _journal(monkeypatch, tmp_path):
 def test_verification_succeeds(mode, sandbox, monkeypatch, capfd, caplog) -> None:
     use_sandbox(monkeypatch, sandbox)
 
-    dr = run_dag(DAG_FILE, f"ops_verify_{mode}")
+    with user_calls_after_a_pending_read(sandbox) as placed:
+        dr = run_dag(DAG_FILE, f"ops_verify_{mode}")
 
+    assert placed == [True]
     assert set(states(dr).values()) == {"success"}
     reservation = xcom(dr, "reserve")
     info = xcom(dr, "wait")
@@ -30,12 +63,13 @@ def test_verification_succeeds(mode, sandbox, monkeypatch, capfd, caplog) -> Non
     assert info["did_number"] == reservation["did_number"]
     assert info["call_received_at"] is not None
     reads = requests_for(sandbox, "incoming_info")
-    assert len(reads) >= 2, "the first read is PENDING (the user calls after 1 s)"
+    assert [e["outcome"] for e in reads[:1] + reads[-1:]] == ["PENDING", "DELIVERED"]
+    assert {e["request_id"] for e in reads} == {reservation["request_id"]}
     assert [e["request_id"] for e in requests_for(sandbox, "notify")] == [reservation["request_id"]]
     out = capfd.readouterr().out + caplog.text
     if mode == "deferrable":
         assert "running trigger in line" in out  # dag.test() ran IncomingCallTrigger.run()
-    assert "+447911123441" not in out  # masked in every log line
+    assert CALLS_WHEN_TOLD not in out  # masked in every log line
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])

@@ -17,6 +17,7 @@ from airflow_provider_sms.assets import DELIVERY_RECEIPTS
 from airflow_provider_sms.plugins.store import MetadataEventStore
 from airflow_provider_sms.plugins.webhooks import URL_PREFIX, SecretRedactingApp, SecretSource, create_app
 from tests.airflow_env import REPO_ROOT
+from tests.compat import dag_test
 from tests.support.runs import use_sandbox
 from tests.support.servers import serve_asgi
 
@@ -27,7 +28,7 @@ UNDELIVERED, REJECTED = "+447911123499", "+447911123498"  # magic endings of the
 
 
 def load_dag(path: Path, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(dag_folder=str(path), safe_mode=False)
     assert not bag.import_errors, bag.import_errors
@@ -79,8 +80,9 @@ def test_campaign_skips_suppressed_numbers_and_its_receipts_become_asset_events(
     campaign_id = f"june-{uuid.uuid4().hex[:8]}"
     with sandbox_factory() as sandbox:  # fresh request ids: the session database is shared
         use_sandbox(monkeypatch, sandbox)  # also as a DB row: dag.test() re-imports tests/airflow_env.py
-        run = load_dag(CAMPAIGN_DAG, "sms_campaign").test(
-            run_conf={"clean_list": str(clean), "message": "Our shop opens at 9", "campaign_id": campaign_id}
+        run = dag_test(
+            load_dag(CAMPAIGN_DAG, "sms_campaign"),
+            run_conf={"clean_list": str(clean), "message": "Our shop opens at 9", "campaign_id": campaign_id},
         )
         assert str(run.state) == "success"
         sms = [entry for entry in sandbox.ledger() if entry["product"] == "sms"]

@@ -219,6 +219,7 @@ def test_a_burst_of_events_stays_covered_by_the_queued_run_request(airflow_db):
                 dag_id=dag_id,
                 bundle_name="webhook-tests",
                 is_paused=False,
+                is_stale=False,  # a parsed, live DAG: Airflow 3.1 queues no run for a stale one
                 max_active_tasks=1,
                 max_consecutive_failed_dag_runs=0,
                 has_task_concurrency_limits=False,

@@ -16,7 +16,7 @@ OPS_DAGS = REPO_ROOT / "tests" / "dags"
 
 def load_dag(path: Path, dag_id: str) -> Any:
     """Parse one DAG file inside the DAGs folder (``dag.test()`` runs only DAGs found there)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(dag_folder=str(path), safe_mode=False)
     assert not bag.import_errors, bag.import_errors
@@ -27,7 +27,9 @@ def load_dag(path: Path, dag_id: str) -> Any:
 
 def run_dag(path: Path, dag_id: str, **test_kwargs: Any) -> Any:
     """``dag.test()`` of a freshly parsed DAG; the finished DagRun."""
-    return load_dag(path, dag_id).test(**test_kwargs)
+    from tests.compat import dag_test
+
+    return dag_test(load_dag(path, dag_id), **test_kwargs)
 
 
 def use_sandbox(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +30,26 @@ def at(second: int) -> datetime:
     return datetime(2025, 1, 1, 0, 0, second, tzinfo=timezone.utc)
 
 
+class TriggeringEvents(Mapping[Asset, list[Event]]):
+    """Like the task context's ``triggering_asset_events``: looked up by Asset, which Airflow
+    3.1 cannot hash (a plain dict keyed by Asset works on 3.2+ only)."""
+
+    def __init__(self, *events: tuple[Asset, list[Event]]) -> None:
+        self._events = list(events)
+
+    def __getitem__(self, asset: Asset) -> list[Event]:
+        for key, events in self._events:
+            if key == asset:
+                return events
+        raise KeyError(asset.uri)
+
+    def __iter__(self) -> Iterator[Asset]:
+        return iter(key for key, _ in self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
 def test_asset_names_and_uris():
     assert DELIVERY_RECEIPTS.name == "sms-api://delivery-receipts"
     assert INBOUND_SMS.name == "sms-api://inbound-sms"
@@ -37,36 +60,51 @@ def test_asset_names_and_uris():
 
 
 def test_receipts_are_parsed_in_event_order_and_bad_events_skipped():
-    events = {
-        DELIVERY_RECEIPTS: [
-            Event({"requestId": "b", "status": "DELIVERED", "timestamp": 1700000001}, at(2)),
-            Event({"requestId": "a", "status": "sent"}, at(1)),
-            Event({"hand": "made"}, at(3)),
-        ],
-        INBOUND_SMS: [Event({"from": "1", "to": "2", "messageId": "m", "text": "x"}, at(0))],
-    }
+    events = TriggeringEvents(
+        (
+            DELIVERY_RECEIPTS,
+            [
+                Event({"requestId": "b", "status": "DELIVERED", "timestamp": 1700000001}, at(2)),
+                Event({"requestId": "a", "status": "sent"}, at(1)),
+                Event({"hand": "made"}, at(3)),
+            ],
+        ),
+        (INBOUND_SMS, [Event({"from": "1", "to": "2", "messageId": "m", "text": "x"}, at(0))]),
+    )
     receipts = delivery_receipts(events)
     assert [(r.request_id, r.status) for r in receipts] == [("a", "SENT"), ("b", "DELIVERED")]
     assert receipts[1].raw == {"requestId": "b", "status": "DELIVERED", "timestamp": 1700000001}
 
 
 def test_inbound_messages_are_parsed():
-    events = {
-        INBOUND_SMS: [
-            Event(
-                {"from": "447700900001", "to": "447700900000", "messageId": "m1", "text": "STOP", "parts": 1},
-                at(0),
-            )
-        ]
-    }
+    events = TriggeringEvents(
+        (
+            INBOUND_SMS,
+            [
+                Event(
+                    {
+                        "from": "447700900001",
+                        "to": "447700900000",
+                        "messageId": "m1",
+                        "text": "STOP",
+                        "parts": 1,
+                    },
+                    at(0),
+                )
+            ],
+        )
+    )
     (message,) = inbound_messages(events)
     assert (message.from_number, message.message_id, message.text) == ("447700900001", "m1", "STOP")
 
 
 def test_runs_without_events_of_an_asset_give_nothing():
     assert delivery_receipts(None) == []
-    assert delivery_receipts({}) == []
-    assert inbound_messages({DELIVERY_RECEIPTS: [Event({"requestId": "a", "status": "SENT"}, at(0))]}) == []
+    assert delivery_receipts(TriggeringEvents()) == []
+    receipts_only = TriggeringEvents(
+        (DELIVERY_RECEIPTS, [Event({"requestId": "a", "status": "SENT"}, at(0))])
+    )
+    assert inbound_messages(receipts_only) == []
 
 
 def test_provider_info_leaves_the_plugin_to_the_entry_point():
@@ -87,3 +125,23 @@ def test_plugin_is_registered_under_the_airflow_plugins_entry_point():
         'sms_api = "airflow_provider_sms.plugins.webhooks:SmsApiWebhookPlugin" (then reinstall)'
     )
     assert points[0].load() is SmsApiWebhookPlugin
+
+
+def test_airflow_loads_the_plugin_with_default_settings(tmp_path):
+    """A fresh interpreter with Airflow's defaults (lazy provider discovery) finds the plugin."""
+    code = (
+        "from airflow import plugins_manager as pm\n"
+        "if hasattr(pm, '_get_plugins'):  # Airflow 3.2+\n"
+        "    plugins, errors = pm._get_plugins()\n"
+        "else:  # Airflow 3.1\n"
+        "    pm.ensure_plugins_loaded()\n"
+        "    plugins, errors = pm.plugins, pm.import_errors\n"
+        "print(sorted(p.name for p in plugins), errors)\n"
+    )
+    # Not from the source tree: there the egg-info that an editable install leaves beside the
+    # package is a second copy of the distribution, and Airflow would load its entry point twice.
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, cwd=tmp_path
+    ).stdout
+    assert "'sms_api'" in out.splitlines()[-1], out
+    assert out.splitlines()[-1].endswith("{}"), out

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from airflow.exceptions import AirflowException
 
 from airflow_provider_sms import exceptions as e
+from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import ConnectionNotMadeError, ErrorClass, classify
 
 ALL = [

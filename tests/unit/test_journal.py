@@ -10,8 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import fsspec
 import pytest
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.io import attach
 
 from airflow_provider_sms.api.results import SmsResult
 from airflow_provider_sms.exceptions import (
@@ -267,10 +269,7 @@ def test_scope_from_context() -> None:
 @pytest.fixture
 def memory_store() -> None:
     """Let ObjectStoragePath reach fsspec's memory filesystem (an object store without a server)."""
-    import fsspec
-    from airflow.sdk.io.store import attach
-
-    attach("memory", fs=fsspec.filesystem("memory"))
+    attach(protocol="memory", fs=fsspec.filesystem("memory"))
 
 
 @pytest.mark.usefixtures("memory_store")

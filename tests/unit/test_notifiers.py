@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk import BaseNotifier
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import InvalidNumberError
 from airflow_provider_sms.notifications import (
     SmsNotifier,

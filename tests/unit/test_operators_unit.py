@@ -7,16 +7,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_provider_sms import config
+from airflow_provider_sms.api import verification as v
+from airflow_provider_sms.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
-from airflow_provider_sms import config
-from airflow_provider_sms.api import verification as v
 from airflow_provider_sms.exceptions import SmsApiConfigError
 from airflow_provider_sms.operators.calls import (
     FlashCallOperator,
@@ -185,7 +185,7 @@ def test_receipt_url_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_operators_fail_at_once_without_webhook_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     """No retry can fix the Airflow configuration: the task fails without retrying."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_sms.compat import AirflowFailException
 
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", raising=False)
     monkeypatch.delenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", raising=False)
@@ -227,7 +227,7 @@ def test_a_secret_outside_the_url_safe_alphabet_fails_the_task_at_once(
     monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
     """The receiver refuses it too (same check): no receipt would ever arrive."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_sms.compat import AirflowFailException
 
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_BASE_URL", "https://airflow.example.com")
     monkeypatch.setenv("AIRFLOW__SMS_API__WEBHOOK_SECRET", secret)

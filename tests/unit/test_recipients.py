@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import InvalidNumberError
 from airflow_provider_sms.sending.recipients import (
     e164_or_none,

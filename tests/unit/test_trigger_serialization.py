@@ -48,7 +48,7 @@ def test_serialize_round_trips_with_defaults() -> None:
         "poke_interval": 5.0,
         "timeout_at": None,
     }
-    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.module_loading import import_string
 
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)

@@ -1,0 +1,1 @@
+../../example_dags/number_list_hygiene.py
