@@ -3,16 +3,16 @@
 :func:`plan` streams the rows (:class:`RowSource`: a CSV read through ``ObjectStoragePath``,
 never held in memory) and decides, row by row and before anything is paid for:
 
-=============  =================================================================================
-``send``       the message goes out now (or is already in the journal: it is reported again)
-``invalid``    the number is not a possible phone number
-``suppressed`` the number is on the suppression list
-``refused``    a placeholder's column is missing or empty, the text is longer than
-               ``max_segments``, the local time is unknown, or its window cannot open before
-               ``send_deadline``
-``deferred``   the recipient's local time is in quiet hours: sent once the window opens
-``duplicate``  the same text to the same number earlier in the list (one message per content)
-=============  =================================================================================
+==============  =================================================================================
+``send``        the message goes out now (or is already in the journal: it is reported again)
+``invalid``     the number is not a possible phone number
+``suppressed``  the number is on the suppression list
+``refused``     a placeholder's column is missing or empty, the text is longer than
+                ``max_segments``, the local time is unknown, or its window cannot open before
+                ``send_deadline``
+``deferred``    the recipient's local time is in quiet hours: sent once the window opens
+``duplicate``   the same text to the same number earlier in the list (one message per content)
+==============  =================================================================================
 
 Repeats are found in a small SQLite file of message digests (like the hygiene engine's
 ``seen`` table), so memory does not grow with the list. The counts (:class:`CampaignCounts`)
