@@ -48,7 +48,7 @@ everything() {
         failed+=("matrix venvs")
     fi
     rm -f "$prep_log"
-    timed "suite (SQLite + LocalExecutor e2e)" tier_suite || failed+=(suite)
+    timed "suite (SQLite + LocalExecutor e2e)" tier_suite --durations=25 || failed+=(suite)
     for name in "${names[@]}"; do
         timed "matrix $name" tier_matrix "$name" prepared || failed+=("matrix $name")
     done

@@ -19,14 +19,16 @@ the provider's own failures, where no API is involved::
     │   │   ├── DeliveryUnknownError     a message or call MAY have gone out: never re-sent automatically
     │   │   └── TlsVerificationError     the server's certificate was refused: never retried
     │   └── SmsApiConfigError            the Airflow connection is unusable (http://, no credentials...)
-    └── SmsProviderError                 the provider's own machinery failed; no API answer involved
-        ├── JournalError                 the send journal cannot be read or written: nothing is sent
-        │   └── JournalClaimedError      another copy of the task instance claimed the entry first
-        ├── HygieneInputError            a hygiene input list cannot be read as it is
-        │   └── HygieneAccountingError   rows read and rows written do not add up: nothing published
-        ├── OutputNotWritableError       a hygiene output location refused a test write (before paying)
-        ├── OutputClaimedError           another live run is writing the same hygiene output
-        └── EventNotStoredError          the webhook receiver could not store an event (answers 503)
+    ├── SmsProviderError                 the provider's own machinery failed; no API answer involved
+    │   ├── JournalError                 the send journal cannot be read or written: nothing is sent
+    │   │   └── JournalClaimedError      another copy of the task instance claimed the entry first
+    │   ├── HygieneInputError            a hygiene input list cannot be read as it is
+    │   │   └── HygieneAccountingError   rows read and rows written do not add up: nothing published
+    │   ├── OutputNotWritableError       a hygiene output location refused a test write (before paying)
+    │   ├── OutputClaimedError           another live run is writing the same hygiene output
+    │   └── EventNotStoredError          the webhook receiver could not store an event (answers 503)
+    └── ApiUnavailableError              a batch stopped: the API kept failing (its circuit breaker
+                                         opened); Airflow's retry resumes where it stopped
 
 :func:`classify` sorts any of them into :class:`ErrorClass` (fatal, per item, transient): the
 hooks' retries, the incoming-call sensor and trigger, and the hygiene engine all ask it
@@ -187,6 +189,15 @@ class EventNotStoredError(SmsProviderError):
     """The event could not be stored; the sender must retry (the endpoint answers 503)."""
 
 
+class ApiUnavailableError(AirflowException):
+    """The API kept failing, so a batch stopped (its circuit breaker, :mod:`~.batch.breaker`, opened).
+
+    Raised after the requests under way finished and what they sent or paid for was saved (the
+    send journal, hygiene's resume state). Transient and retryable: Airflow's retry resumes where
+    the batch stopped, without sending or paying anything twice.
+    """
+
+
 class ErrorClass(enum.Enum):
     """What an error means for the work around it."""
 
@@ -218,6 +229,7 @@ _CLASSES: dict[type[BaseException], ErrorClass] = {
     JournalClaimedError: ErrorClass.PER_ITEM,
     EventNotStoredError: ErrorClass.TRANSIENT,
     OutputClaimedError: ErrorClass.TRANSIENT,
+    ApiUnavailableError: ErrorClass.TRANSIENT,
 }
 
 
@@ -231,7 +243,7 @@ def classify(exc: BaseException) -> ErrorClass | None:
       outcome is unknown: never retried), :class:`JournalClaimedError`, and any other API refusal.
     - TRANSIENT: :class:`RateLimitError`, :class:`ServerError`, :class:`ConnectionNotMadeError`
       and every other :class:`SmsApiConnectionError` (timeouts, resets),
-      :class:`EventNotStoredError`.
+      :class:`EventNotStoredError`, :class:`ApiUnavailableError`.
 
     Whether a transient failure may be *retried* also depends on the request (see
     :func:`airflow_provider_sms.hooks.retrying.is_retryable`).

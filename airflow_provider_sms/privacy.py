@@ -46,13 +46,12 @@ MAX_SHOWN_NUMBERS = 100
 def mask_secret(value: object) -> None:
     """Register ``value`` with Airflow's secrets masker (task log, rendered fields, both processes).
 
-    The provider's one import of Airflow's ``mask_secret``: through
-    ``airflow.providers.common.compat`` (as ``config`` imports ``conf``), which finds it where the
-    running Airflow keeps it.
+    The provider's one import of Airflow's ``mask_secret`` (``airflow.sdk.log``, on every
+    supported Airflow; ``airflow.providers.common.compat.sdk`` does not map it).
     """
     if value is None or value == "":
         return
-    from airflow.providers.common.compat.sdk import mask_secret as airflow_mask_secret
+    from airflow.sdk.log import mask_secret as airflow_mask_secret
 
     airflow_mask_secret(str(value))
 

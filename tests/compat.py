@@ -54,3 +54,16 @@ def dag_test(dag: Any, **test_kwargs: Any) -> Any:
         bag = DagBag(dag_folder=dag.fileloc, bundle_path=bundle.path, include_examples=False, safe_mode=False)
         sync_bag_to_db(bag, bundle.name, bundle.version)
     return dag.test(**test_kwargs)
+
+
+def need_memory_filesystem() -> None:
+    """Skip the calling test where ``ObjectStoragePath("memory://...")`` cannot reach fsspec's
+    memory filesystem: Airflow 3.1 resolves a scheme only through the filesystems its providers
+    register, and none registers ``memory``. (Real object stores, s3 and the like, are registered.)"""
+    import pytest
+    from airflow.sdk import ObjectStoragePath
+
+    try:
+        ObjectStoragePath("memory://probe/file").fs  # noqa: B018 -- resolving the filesystem is the probe
+    except ValueError as exc:
+        pytest.skip(f"no memory:// filesystem for ObjectStoragePath on this Airflow: {exc}")

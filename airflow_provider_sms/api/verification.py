@@ -47,11 +47,14 @@ class VerificationDecision:
     :param status: what the read means.
     :param message: a sentence for logs and failure messages (no phone number in it).
     :param info: the call info as a JSON-safe dict (``IncomingCallInfo.to_dict()``), if any.
+    :param fatal: an ERROR no retry can heal (credentials, connection, TLS): the task fails
+        without Airflow retries.
     """
 
     status: VerificationStatus
     message: str
     info: dict[str, Any] | None = None
+    fatal: bool = False
 
     @property
     def done(self) -> bool:
@@ -62,8 +65,11 @@ class VerificationDecision:
         return self.status is VerificationStatus.DELIVERED
 
     def to_event(self) -> dict[str, Any]:
-        """The trigger event payload: ``{"status", "info", "message"}``, JSON-safe."""
-        return {"status": self.status.value, "info": self.info, "message": self.message}
+        """The trigger event payload: ``{"status", "info", "message"}`` (and ``"fatal": True``), JSON-safe."""
+        event: dict[str, Any] = {"status": self.status.value, "info": self.info, "message": self.message}
+        if self.fatal:
+            event["fatal"] = True
+        return event
 
     @classmethod
     def from_event(cls, event: dict[str, Any] | None) -> VerificationDecision:
@@ -76,7 +82,10 @@ class VerificationDecision:
             return cls(VerificationStatus.ERROR, f"The trigger sent an unknown status: {event!r}")
         info = event.get("info")
         return cls(
-            status, str(event.get("message") or status.value), info if isinstance(info, dict) else None
+            status,
+            str(event.get("message") or status.value),
+            info if isinstance(info, dict) else None,
+            fatal=event.get("fatal") is True,
         )
 
 
@@ -140,8 +149,9 @@ def timed_out(request_id: str, deadline: datetime) -> VerificationDecision:
 
 def failed(request_id: str, error: BaseException) -> VerificationDecision:
     """A status read failed in a way waiting cannot fix (credentials, configuration...)."""
+    fatal = classify(error) is ErrorClass.FATAL
     return VerificationDecision(
-        VerificationStatus.ERROR, f"Could not read incoming call {request_id!r}: {error}"
+        VerificationStatus.ERROR, f"Could not read incoming call {request_id!r}: {error}", fatal=fatal
     )
 
 

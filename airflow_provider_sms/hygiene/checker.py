@@ -13,13 +13,19 @@ from airflow_provider_sms.exceptions import ErrorClass, classify
 from airflow_provider_sms.hygiene.verdicts import NumberCheck, decide
 
 if TYPE_CHECKING:
+    from airflow_provider_sms.batch.breaker import CircuitBreaker
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
 
 T = TypeVar("T")
 
 
 class CheckStopped(Exception):
-    """The run is stopping: the check was abandoned before its next request."""
+    """The run is stopping: the check was abandoned before its next request.
+
+    ``hlr`` holds the HLR answer when it was paid for and only the fraud check was stopped.
+    """
+
+    hlr: HlrResult | None = None
 
 
 class CheckOutcome(NamedTuple):
@@ -39,6 +45,8 @@ def check_number(
     *,
     skip_fraud_check_if_unreachable: bool,
     stop: threading.Event,
+    breaker: CircuitBreaker | None = None,
+    known_hlr: HlrResult | None = None,
 ) -> CheckOutcome:
     """Look ``e164`` up and fraud-check it; any failure but a fatal one becomes part of the verdict.
 
@@ -52,25 +60,46 @@ def check_number(
     :param e164: the normalised number.
     :param skip_fraud_check_if_unreachable: save the fraud check when the HLR says undelivered.
     :param stop: set when the run stops; checked before each request.
+    :param breaker: the run's circuit breaker: told of every answer and failure; once it is open
+        no request starts, and a failed check raises :class:`CheckStopped` instead of giving an
+        ERROR verdict (the API is down: the number stays unchecked for the retry).
+    :param known_hlr: the HLR answer an earlier try paid for (resume state): only the fraud
+        check is made.
     """
-    hlr = _ask(hook.hlr_lookup, e164, stop)
-    calls = 1
+    hlr: HlrResult | Exception
+    if known_hlr is not None:
+        hlr, calls = known_hlr, 0
+    else:
+        hlr, calls = _ask(hook.hlr_lookup, e164, stop, breaker), 1
     fraud = None
     wanted = isinstance(hlr, HlrResult) and not (
         skip_fraud_check_if_unreachable and hlr.status != HLR_DELIVERED
     )
     if wanted:
-        fraud = _ask(hook.fraud_check, e164, stop)
+        try:
+            fraud = _ask(hook.fraud_check, e164, stop, breaker)
+        except CheckStopped as stopped:
+            stopped.hlr = hlr if isinstance(hlr, HlrResult) else None  # paid: kept for the retry
+            raise
         calls += 1
     return CheckOutcome(decide(e164, hlr, fraud, checked_at=now_iso()), calls)
 
 
-def _ask(method: Callable[[str], T], e164: str, stop: threading.Event) -> T | Exception:
-    if stop.is_set():
+def _ask(
+    method: Callable[[str], T], e164: str, stop: threading.Event, breaker: CircuitBreaker | None
+) -> T | Exception:
+    if stop.is_set() or (breaker is not None and breaker.is_open):
         raise CheckStopped(e164)
     try:
-        return method(e164)
+        answer = method(e164)
     except Exception as exc:  # errorCode 11 -> INVALID, anything else -> ERROR: never a crash of the run
         if classify(exc) is ErrorClass.FATAL:
             raise
+        if breaker is not None:
+            breaker.record_failure(exc)
+            if breaker.is_open:  # the API is down: no verdict, the retry checks it
+                raise CheckStopped(e164) from exc
         return exc
+    if breaker is not None:
+        breaker.record_success()
+    return answer

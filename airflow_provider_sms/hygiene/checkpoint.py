@@ -16,7 +16,9 @@ whenever the run stops (failure, SIGTERM from Airflow). The directory is removed
 output is published.
 
 Only answers that cost calls are saved: local INVALID verdicts are free to recompute,
-ERROR and UNCHECKED verdicts are meant to be checked again.
+ERROR and UNCHECKED verdicts are meant to be checked again. A number whose HLR look-up was
+answered but whose fraud check was stopped by an outage is saved *half checked*
+(:func:`~airflow_provider_sms.hygiene.verdicts.half_checked`): the retry makes only its fraud check.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import pendulum
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.hygiene.paths import is_local, local_path
-from airflow_provider_sms.hygiene.verdicts import FINAL_VERDICTS, NumberCheck, Verdict
+from airflow_provider_sms.hygiene.verdicts import FINAL_VERDICTS, NumberCheck, Verdict, is_half_checked
 
 STATE_COLUMNS = list(NumberCheck._fields)
 _SUFFIX = ".jsonl"
@@ -75,12 +77,19 @@ class CheckpointLog:
         if not self.state_dir.exists():
             return
         now = now or datetime.now(timezone.utc)
+        halves = []  # after every whole answer: a later try may have finished the number
         for part in sorted(self.state_dir.iterdir(), key=lambda p: p.name):
             if part.name.endswith(_SUFFIX):
-                yield from _read_part(part, max_age, now)
+                for check in _read_part(part, max_age, now):
+                    if check.verdict is Verdict.ERROR:
+                        halves.append(check)
+                    else:
+                        yield check
+        yield from halves
 
     def add(self, check: NumberCheck) -> None:
-        if check.verdict in FINAL_VERDICTS and check.e164:
+        """Buffer a paid answer: a final verdict, or a half-checked number."""
+        if (check.verdict in FINAL_VERDICTS or is_half_checked(check)) and check.e164:
             self._buffer.append(check)
 
     def due(self) -> bool:
@@ -159,12 +168,13 @@ def check_from_fields(fields: list[str], max_age: timedelta | None, now: datetim
         verdict = Verdict(fields[1])
     except ValueError:
         return None
-    if verdict not in FINAL_VERDICTS:
+    check = NumberCheck(fields[0], verdict, *fields[2:9])
+    if verdict not in FINAL_VERDICTS and not is_half_checked(check):
         return None
     checked_at = parse_checked_at(fields[8])
     if checked_at is None or (max_age is not None and now - checked_at > max_age):
         return None
-    return NumberCheck(fields[0], verdict, *fields[2:9])
+    return check
 
 
 @functools.lru_cache(maxsize=4096)  # answers of one second share their time: parse each once

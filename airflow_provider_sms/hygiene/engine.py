@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sms.exceptions import (
+    ApiUnavailableError,
     ErrorClass,
     HygieneAccountingError,
     HygieneInputError,
@@ -159,6 +160,10 @@ class HygieneEngine:
                     if classify(exc) is not ErrorClass.FATAL:
                         raise
                     raise _connection_refused(exc, stats, checkpoint) from None
+                except ApiUnavailableError as exc:  # the breaker opened; the paid answers are saved
+                    raise pipeline.breaker.unavailable(
+                        f"{checkpoint.saved:,} paid answers are saved in {checkpoint.state_dir}."
+                    ) from exc
                 stats.blank_lines = source.blank_lines
             _check_accounting(stats, source, writers, checkpoint)
             stats.clean_rows, stats.flagged_rows = writers.clean_rows, writers.flagged_rows

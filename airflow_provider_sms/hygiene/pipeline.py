@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from airflow_provider_sms.api.numbers import parse_number
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.compat import AirflowTaskTerminated
 from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
@@ -36,12 +37,22 @@ from airflow_provider_sms.hygiene.checker import (
 from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from airflow_provider_sms.hygiene.reader import InputRow
 from airflow_provider_sms.hygiene.store import CACHE, RESUME
-from airflow_provider_sms.hygiene.verdicts import NumberCheck, Verdict, invalid, unchecked
+from airflow_provider_sms.hygiene.verdicts import (
+    NumberCheck,
+    Verdict,
+    half_checked,
+    hlr_of,
+    invalid,
+    is_half_checked,
+    paid_half,
+    unchecked,
+)
 
 # How a run is stopped from outside, as opposed to failing.
 _TERMINATION = (KeyboardInterrupt, SystemExit, AirflowTaskTerminated)
 
 if TYPE_CHECKING:
+    from airflow_provider_sms.api.results import HlrResult
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
     from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
     from airflow_provider_sms.hygiene.options import HygieneOptions
@@ -138,6 +149,8 @@ class CheckPipeline:
         self._tick_seconds = min(TICK_SECONDS, options.checkpoint_interval / 4, options.progress_interval)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-hygiene")
         self._stop = threading.Event()
+        # Opens when the API looks down: no new check starts, run() raises ApiUnavailableError.
+        self.breaker = CircuitBreaker("Number hygiene")
         self._window: deque[_Slot] = deque()
         self._first_in_window: dict[str, _Slot] = {}
         self._pending: set[Future[CheckOutcome]] = set()
@@ -190,10 +203,12 @@ class CheckPipeline:
         if known is not None:
             return _Slot(row, e164, _DUPLICATE, check=known, note=note)
         reusable = self.store.reusable(e164)
-        if reusable is not None:
+        # An earlier try paid for the HLR look-up, an outage stopped the fraud check: finish it.
+        known_hlr = hlr_of(reusable[0]) if reusable is not None and is_half_checked(reusable[0]) else None
+        if reusable is not None and known_hlr is None:
             slot = _Slot(row, e164, reusable[1], check=reusable[0], note=note)
         elif self._affordable():
-            slot = _Slot(row, e164, _API, future=self._submit(e164), note=note)
+            slot = _Slot(row, e164, _API, future=self._submit(e164, known_hlr), note=note)
         else:
             reason = f"not checked: the max_api_calls budget ({self.options.max_api_calls}) was used up"
             slot = _Slot(row, e164, _UNCHECKED, check=unchecked(e164, reason), note=note)
@@ -208,7 +223,7 @@ class CheckPipeline:
             self._budget_spent = self._calls_reserved + CALLS_PER_NUMBER > budget
         return not self._budget_spent
 
-    def _submit(self, e164: str) -> Future[CheckOutcome]:
+    def _submit(self, e164: str, known_hlr: HlrResult | None = None) -> Future[CheckOutcome]:
         while len(self._pending) >= self.max_in_flight:
             wait(self._pending, timeout=self._tick_seconds, return_when=FIRST_COMPLETED)
             self._tick()
@@ -219,6 +234,8 @@ class CheckPipeline:
             e164,
             skip_fraud_check_if_unreachable=self.options.skip_fraud_check_if_unreachable,
             stop=self._stop,
+            breaker=self.breaker,
+            known_hlr=known_hlr,
         )
         self._pending.add(future)
         self._calls_reserved += CALLS_PER_NUMBER
@@ -228,6 +245,7 @@ class CheckPipeline:
     # -- answers coming back ------------------------------------------------------------
 
     def _tick(self) -> None:
+        self._raise_if_api_down()
         self._collect()
         if self.checkpoint.due():
             self.checkpoint.flush()
@@ -250,9 +268,12 @@ class CheckPipeline:
                 self.stats.api_calls += outcome.calls
                 self.stats.checked_numbers += 1
                 self._calls_reserved -= CALLS_PER_NUMBER - outcome.calls
-                self.checkpoint.add(outcome.check)
+                self.checkpoint.add(paid_half(outcome.check) or outcome.check)
             elif isinstance(exc, CheckStopped):
                 self._calls_reserved -= CALLS_PER_NUMBER
+                if exc.hlr is not None:  # its HLR look-up was paid: saved for the retry
+                    self.stats.api_calls += 1
+                    self.checkpoint.add(half_checked(exc.args[0], exc.hlr, checked_at=now_iso()))
             elif classify(exc) is ErrorClass.FATAL:
                 self.stats.api_calls += 1
                 if raise_fatal:
@@ -269,6 +290,10 @@ class CheckPipeline:
             self._tick()
         self._write_ready()
 
+    def _raise_if_api_down(self) -> None:
+        if self.breaker.outage is not None:  # run() saves what was paid, then re-raises
+            raise self.breaker.unavailable()
+
     def _write_ready(self) -> None:
         while self._window:
             slot = self._window[0]
@@ -276,6 +301,7 @@ class CheckPipeline:
                 if slot.first is not None:
                     slot.check = slot.first.check  # written before this row: decided
                 elif slot.future is not None and slot.future.done():
+                    self._raise_if_api_down()  # a check stopped by the breaker has no verdict
                     slot.check = slot.future.result().check  # a fatal error raises here too
                 else:
                     return

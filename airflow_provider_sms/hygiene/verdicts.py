@@ -172,6 +172,48 @@ def decide(
     return check(Verdict.VALID)
 
 
+HALF_CHECKED = "HLR look-up answered; fraud check not made yet (the API went down)"
+"""The ``error`` of a resume-state entry that holds only a paid HLR answer (see :func:`half_checked`)."""
+
+
+def half_checked(e164: str, hlr: HlrResult, *, checked_at: str) -> NumberCheck:
+    """A number whose HLR look-up was paid but whose fraud check was stopped (the API went down).
+
+    Saved in the resume state (never written as a verdict), so the retry makes only the fraud check.
+    """
+    return NumberCheck(e164, Verdict.ERROR, *_hlr_fields(hlr), "", HALF_CHECKED, checked_at)
+
+
+def paid_half(check: NumberCheck) -> NumberCheck | None:
+    """The :func:`half_checked` entry of an ERROR whose HLR look-up was answered, else ``None``.
+
+    Its fraud check failed (after the hook's retries): the HLR answer was paid for and is kept
+    in the resume state, so a retry makes only the fraud check.
+    """
+    if check.verdict is Verdict.ERROR and check.hlr_status and not check.fraud_status:
+        return check._replace(error=HALF_CHECKED)
+    return None
+
+
+def is_half_checked(check: NumberCheck) -> bool:
+    return check.verdict is Verdict.ERROR and check.error == HALF_CHECKED and bool(check.hlr_status)
+
+
+def hlr_of(check: NumberCheck) -> HlrResult:
+    """The HLR answer a :func:`half_checked` entry keeps, as the hook returned it."""
+    return HlrResult(
+        raw={},
+        id=None,
+        product="hlr",
+        number=check.e164,
+        mccmnc=check.mccmnc or None,
+        network=check.network or None,
+        country=check.country or None,
+        status=check.hlr_status,
+        created_at=None,
+    )
+
+
 def invalid(e164: str, reason: str, *, checked_at: str) -> NumberCheck:
     """A number refused by the local check: INVALID without any API call."""
     return NumberCheck(e164, Verdict.INVALID, error=reason, checked_at=checked_at)

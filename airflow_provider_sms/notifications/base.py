@@ -11,8 +11,10 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fail_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hooks.sms_api_async import SmsApiAsyncHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
@@ -27,7 +29,10 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     """Send one hook request per recipient, from ``notify`` or ``async_notify``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
-    (masked) numbers that failed. Notifications are not journalled: a callback that runs
+    (masked) numbers that failed. A fatal error (credentials, connection, TLS) stops at once
+    with ``AirflowFailException``, and when the API looks down (the circuit breaker of
+    :mod:`~airflow_provider_sms.batch.breaker`) the remaining recipients are not tried:
+    ``ApiUnavailableError``. Notifications are not journalled: a callback that runs
     twice reaches people twice. Subclasses build the request for one recipient.
 
     Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
@@ -64,25 +69,44 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
 
     def notify(self, context: Context) -> None:
         outcomes: list[tuple[str, BaseException | None]] = []
-        for number in recipients(self.rendered("numbers")):
-            try:
-                self.hook.run(self.request(number))
-                outcomes.append((number, None))
-            except SmsApiError as exc:
-                outcomes.append((number, exc))
-        report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
+        breaker = CircuitBreaker(f"{self.what} notification")
+        with fail_fast(f"{self.what} notification", lambda: _done(outcomes)):
+            for number in recipients(self.rendered("numbers")):
+                try:
+                    self.hook.run(self.request(number))
+                    outcomes.append((number, None))
+                    breaker.record_success()
+                except SmsApiError as exc:
+                    outcomes.append((number, exc))
+                    breaker.record_failure(exc)
+                    breaker.check(lambda: _done(outcomes))
+            report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
         numbers = recipients(self.rendered("numbers"))
-        async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
+        breaker = CircuitBreaker(f"{self.what} notification")
+        skipped = object()
+        with fail_fast(f"{self.what} notification"):
+            async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
 
-            async def send(number: str) -> object:
-                return await hook.run(self.request(number))
+                async def send(number: str) -> object:
+                    if breaker.is_open:  # not tried: the API refused or looks down
+                        return skipped
+                    try:
+                        result = await hook.run(self.request(number))
+                    except SmsApiError as exc:
+                        breaker.record_failure(exc)
+                        raise
+                    breaker.record_success()
+                    return result
 
-            results = await asyncio.gather(*(send(number) for number in numbers), return_exceptions=True)
-            reveal = (await hook.get_settings()).log_full_numbers
-        outcomes = [_outcome(number, r) for number, r in zip(numbers, results, strict=True)]
-        report(self, self.what, outcomes, reveal)
+                results = await asyncio.gather(*(send(number) for number in numbers), return_exceptions=True)
+                reveal = (await hook.get_settings()).log_full_numbers
+            outcomes = [
+                _outcome(number, r) for number, r in zip(numbers, results, strict=True) if r is not skipped
+            ]
+            breaker.check(lambda: _done(outcomes))
+            report(self, self.what, outcomes, reveal)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         # DAG-level callbacks may get a serialized DAG (dag.test() passes one), which cannot
@@ -115,6 +139,11 @@ def report(
         raise AirflowException(
             f"{what} notification failed for {len(failed)} recipient(s): {', '.join(failed)}"
         )
+
+
+def _done(outcomes: list[tuple[str, BaseException | None]]) -> str:
+    sent = sum(1 for _, error in outcomes if error is None)
+    return f"{sent} notification(s) were sent before it stopped (notifications are not journalled)."
 
 
 def _outcome(number: str, result: object) -> tuple[str, BaseException | None]:

@@ -26,6 +26,7 @@ from airflow_provider_sms.api.results import CallResult, FlashCallResult, Incomi
 from airflow_provider_sms.api.timestamps import parse_iso
 from airflow_provider_sms.compat import AirflowFailException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin, mask_caller_id, mask_secret
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
@@ -87,6 +88,7 @@ class _JournalledCallOperator(PrivateRenderingMixin, BaseOperator):
         """The result as the XCom holds it (a subclass hides what must not be shown)."""
         return result
 
+    @fails_fast(lambda op: f"The {op.kind.replace('_', ' ')}")
     def execute(self, context: Context) -> dict[str, Any]:
         callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it may hold a secret
         try:
@@ -337,6 +339,7 @@ class NotifyVerifiedOperator(BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
+    @fails_fast("Notifying the verification")
     def execute(self, context: Context) -> dict[str, Any]:
         result = self.hook.notify_verified(str(self.request_id))
         self.log.info("Request %s marked as verified", self.request_id)

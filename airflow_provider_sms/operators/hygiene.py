@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_sms.compat import AirflowTaskTerminated
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hygiene.engine import HygieneEngine
 from airflow_provider_sms.hygiene.options import (
@@ -160,6 +161,7 @@ class NumberHygieneOperator(BaseOperator):
             spreadsheet_safe=self.spreadsheet_safe,
         )
 
+    @fails_fast("Number hygiene")
     def execute(self, context: Context) -> dict[str, Any]:
         self._checking = True
         try:

@@ -19,8 +19,10 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
+from airflow_provider_sms.batch.breaker import CircuitBreaker
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.recipients import each_recipient, numbers_from_value
@@ -61,6 +63,7 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
+    @fails_fast(lambda op: op.what)
     def execute(self, context: Context) -> dict[str, Any]:
         reveal = self.hook.settings.log_full_numbers
         if self.rendered("numbers") is None:
@@ -71,16 +74,24 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
             return self._shown(result)
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
+        # A fatal error, or the API down, stops the list at once (see docs/failures.md).
+        breaker = CircuitBreaker(self.what)
         # A duplicate is looked up (and paid, and reported) once.
         for recipient in each_recipient(numbers_from_value(self.rendered("numbers"))):
             error: SmsApiError | None = recipient.error  # an impossible number is never looked up
             if recipient.e164 is not None:
                 try:
                     results[recipient.e164] = self._lookup(recipient.e164)
+                    breaker.record_success()
                     self._log(recipient.e164, results[recipient.e164], reveal)
                     continue
                 except SmsApiError as exc:  # messages carry masked numbers
                     error = exc
+                    breaker.record_failure(exc)
+                    breaker.check(
+                        f"{len(results)} look-up(s) were answered (and paid) before it stopped; look-ups "
+                        "are not journalled, so running the task again repeats them."
+                    )
             errors.append((mask_number(recipient.given, reveal=reveal), str(error)))
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)

@@ -18,6 +18,7 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.templates import MessageTemplate
 from airflow_provider_sms.compat import AirflowException, AirflowFailException
 from airflow_provider_sms.exceptions import CampaignInputError, SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
@@ -54,8 +55,9 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     "full_numbers": bool}``, numbers masked unless ``xcom_full_numbers``; ``sent`` includes the
     numbers sent before this try (``already_sent`` counts them). The task fails at the end,
     after every good number is sent and journalled, when failed + unknown numbers exceed
-    ``max_failure_ratio`` of all numbers. The rendered ``numbers`` show masked unless the
-    connection sets ``log_full_numbers``.
+    ``max_failure_ratio`` of all numbers. A fatal error (credentials, connection, TLS) or the
+    API going down stops the list early whatever ``max_failure_ratio`` says (docs/failures.md).
+    The rendered ``numbers`` show masked unless the connection sets ``log_full_numbers``.
 
     :param numbers: one number, a list of numbers (or an XCom of them), or a string of
         numbers separated by commas / newlines. Templated.
@@ -184,6 +186,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
             or self.send_deadline
         )
 
+    @fails_fast("Sending the SMS")
     def execute(self, context: Context) -> dict[str, Any]:
         if self.is_campaign:
             return self._execute_campaign(context)
@@ -249,6 +252,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
             )
         return xcom
 
+    @fails_fast("Sending the SMS")
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after quiet hours: plan again; the journal skips whoever was sent before."""
         return self._execute_campaign(context)

@@ -83,6 +83,9 @@ class V1Gate:
         async def tracking_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
+            if self.core.draining and message["type"] == "http.response.start":
+                # Going down (Sandbox.go_down): answer, then close the connection.
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
@@ -107,6 +110,7 @@ class V1Gate:
             if error is None and not core.limiter.admit(account.name, arrival):
                 error = c.ERROR_TOO_MANY_REQUESTS
         if error is not None or account is None:
+            core.refused[error or c.ERROR_AUTHENTICATION_REQUIRED] += 1
             await asyncio.sleep(core.latency_seconds())
             response = error_response(error or c.ERROR_AUTHENTICATION_REQUIRED)
             if error == c.ERROR_TOO_MANY_REQUESTS:

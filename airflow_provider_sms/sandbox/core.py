@@ -8,6 +8,7 @@ test thread changes settings, so settings are plain attributes replaced atomical
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import threading
 from typing import Any
@@ -70,6 +71,11 @@ class Core:
         # Transport of each open connection by client address, so a fault can abort
         # the TCP connection (ASGI itself gives no way to do that).
         self.transports: dict[tuple[str, int], asyncio.Transport] = {}
+        # Requests the gate refused (401, 400/403 of an account, 429) by errorCode: the ledger
+        # holds only requests that reached an endpoint.
+        self.refused: collections.Counter[int] = collections.Counter()
+        # Set by Sandbox.go_down() while it drains: every answer closes its connection.
+        self.draining = False
 
     def set_latency(self, latency_ms: Latency) -> None:
         parsed = parse_latency(latency_ms)
@@ -92,6 +98,7 @@ class Core:
         Pending deliveries are cancelled by the caller on the loop (see Sandbox.reset).
         """
         self.state.reset()
+        self.refused.clear()
         self.limiter.reset()
         self.faults.reseed()
         with self._latency_lock:

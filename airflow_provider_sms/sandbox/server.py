@@ -16,6 +16,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from .faults import FaultSpec
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
+DRAIN_SECONDS = 1.0  # go_down(): how long open connections may still be used
 
 
 def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[H11Protocol]:
@@ -113,18 +115,26 @@ class Sandbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self._error: BaseException | None = None
+        self._certs: certs.CertPaths | None = None
+        self.down = False  # go_down() was called and come_back() not yet
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Sandbox:
-        if self._thread is not None:
+        if self._thread is not None or self.down:
             raise RuntimeError("sandbox already started")
         if self._state_dir_arg is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="sms-sandbox-"))
         else:
             self.state_dir = self._state_dir_arg
-        paths = certs.generate(self.state_dir, self.host)
-        self.ca_path = str(paths.ca_cert)
+        self._certs = certs.generate(self.state_dir, self.host)
+        self.ca_path = str(self._certs.ca_cert)
+        self._serve_in_thread()
+        return self
 
+    def _serve_in_thread(self) -> None:
+        """Bind ``self.port`` (0: a free one, remembered) and serve on a new thread until stopped."""
+        paths = self._certs
+        assert paths is not None
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only
         # when the listening socket says TCP. Without it, Nagle + delayed ACK add ~40 ms
@@ -159,6 +169,7 @@ class Sandbox:
             timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
+        self._error = None
         self._thread = threading.Thread(target=self._run, name=f"sms-sandbox-{self.port}", daemon=True)
         self._thread.start()
         waited = 0.0
@@ -168,7 +179,6 @@ class Sandbox:
                 raise RuntimeError(f"sandbox failed to start: {self._error!r}")
             self._thread.join(0.01)
             waited += 0.01
-        return self
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -199,6 +209,59 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, end the thread, close the socket, remove a temporary state dir."""
+        self._shut_down()
+        self.down = False
+        if self._state_dir_arg is None and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def go_down(self) -> None:
+        """Simulate an outage: stop serving and refuse every connection until :meth:`come_back`.
+
+        Requests under way get their answers (uvicorn's graceful shutdown, up to 3 s); idle
+        keep-alive connections are closed; the listening socket is closed, so a new connection
+        is refused (``ConnectionNotMadeError`` in the hooks). The state (ledger, requests,
+        reservations, accounts), the certificates and the port are kept; callbacks and inbound
+        SMS waiting to be delivered are dropped.
+        """
+        if self._thread is None:
+            raise RuntimeError("the sandbox is not serving: start() it (or come_back()) first")
+        self._drain()
+        self._shut_down()
+        self.down = True
+
+    def _drain(self) -> None:
+        """Stop accepting, then let clients finish on their open connections, each closed after its answer.
+
+        A request a client sends on a keep-alive connection at the very moment the server closes
+        it is lost in flight (the client cannot know whether it was processed): an outage of a
+        real API can do that, but a test of "nothing sent twice" needs a clean cut. Open
+        connections are answered (``Connection: close``) until none is left, or for
+        ``DRAIN_SECONDS``; idle ones left then are closed by the shutdown.
+        """
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+        self.core.draining = True
+
+        def stop_accepting() -> None:
+            for listener in getattr(server, "servers", []):
+                listener.close()
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(stop_accepting)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.core.transports and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def come_back(self) -> None:
+        """End an outage started by :meth:`go_down`: serve again on the same port, same state and CA."""
+        if not self.down:
+            raise RuntimeError("the sandbox is not down: go_down() first")
+        self.core.draining = False
+        self._serve_in_thread()
+        self.down = False
+
+    def _shut_down(self) -> None:
         loop, server, thread = self._loop, self._server, self._thread
         if server is not None:
             server.should_exit = True
@@ -210,8 +273,6 @@ class Sandbox:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._state_dir_arg is None and self.state_dir is not None:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
         self._thread = None
         self._server = None
         self._loop = None
@@ -262,6 +323,10 @@ class Sandbox:
     # -- inspection and control ----------------------------------------------------
     def ledger(self, account: str | None = None) -> list[dict[str, Any]]:
         return self.core.state.ledger(account)
+
+    def refused(self) -> dict[int, int]:
+        """Requests refused before any endpoint (not in the ledger), by errorCode: 1 (401), 4 (429)..."""
+        return dict(self.core.refused)
 
     def reset(self) -> None:
         """Clear ledger, requests, reservations, pending callbacks, deliveries, rate windows."""

@@ -11,7 +11,8 @@ from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import SmsResult
-from airflow_provider_sms.sending.entries import Contact, SendResult
+from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.sending.entries import Contact, Outcome, SendResult
 
 if TYPE_CHECKING:
     from airflow_provider_sms.hooks.sms_api import SmsApiHook
@@ -52,6 +53,7 @@ def send_sms_to_all(
     max_workers: int,
     reveal: bool = False,
     messages: Sequence[SmsMessage] | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
 
@@ -67,6 +69,10 @@ def send_sms_to_all(
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
     :param messages: one message per number, in ``numbers``' order (a personalised campaign):
         replaces ``message``. A number may then repeat, with different texts.
+    :param breaker: the task's circuit breaker (default: a new one). Once it opens (a fatal
+        error, or the API down), no new send starts; the sends under way finish and are
+        journalled, then it raises (``AirflowFailException`` or ``ApiUnavailableError``): the
+        numbers not tried have no journal entry, so a retry sends them.
     """
     if not numbers:
         return []
@@ -76,17 +82,42 @@ def send_sms_to_all(
     if messages is not None and len(messages) != len(numbers):
         raise ValueError("messages must hold one message per number")
     items = list(zip(numbers, messages or [message] * len(numbers), strict=True))
+    breaker = breaker or CircuitBreaker("Sending the SMS")
 
-    def send_to(item: tuple[str, SmsMessage]) -> SendResult:
+    def send_to(item: tuple[str, SmsMessage]) -> SendResult | None:
+        if breaker.is_open:  # not started: no journal entry, a retry sends it
+            return None
         number, text = item
         contact = text.contact(number, reveal=reveal)
-        return journal.send_once(contact, lambda: hook.run(text.request(number)))
+        result = journal.send_once(contact, lambda: hook.run(text.request(number)))
+        if result.outcome is Outcome.SENT:
+            breaker.record_success()
+        elif result.exception is not None:
+            breaker.record_failure(result.exception)
+        return result
 
     workers = min(max_workers, len(items))
     if workers == 1:
-        return [send_to(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-        return list(pool.map(send_to, items))
+        outcomes = [send_to(item) for item in items]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
+            outcomes = list(pool.map(send_to, items))
+    results = [result for result in outcomes if result is not None]
+    breaker.check(lambda: sent_so_far(results, len(numbers), journal))
+    return results
 
 
-__all__ = ["KIND", "SmsMessage", "send_sms_to_all"]
+def sent_so_far(results: Sequence[SendResult], total: int, journal: SendJournal) -> str:
+    """What a stopped list send did, and where its journal is (for the task's failure message)."""
+    counts = {outcome: 0 for outcome in Outcome}
+    for result in results:
+        counts[result.outcome] += 1
+    return (
+        f"Of {total} numbers, {counts[Outcome.SENT]} were sent now, {counts[Outcome.ALREADY_SENT]} "
+        f"earlier, {counts[Outcome.FAILED]} failed (nobody reached), {counts[Outcome.UNKNOWN]} have an "
+        f"unknown outcome and {total - len(results)} were not tried; all journalled in "
+        f"{journal.folder}: a retry sends only the failed and untried ones."
+    )
+
+
+__all__ = ["KIND", "SmsMessage", "send_sms_to_all", "sent_so_far"]

@@ -18,6 +18,7 @@ from airflow_provider_sms.compat import (
     AirflowSkipException,
 )
 from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.triggers.incoming_call import IncomingCallTrigger
 
@@ -32,7 +33,8 @@ class IncomingCallSensor(BaseSensorOperator):
     ``{"request_id", "did_number", "expires_at", "status", "call_received_at"}`` (ISO-8601
     times). An EXPIRED reservation, or one the API no longer knows (404), fails the task
     with a clear message, or skips it with ``soft_fail=True``. Transient API failures do
-    not end the wait: the next poke tries again.
+    not end the wait: the next poke tries again. A fatal error (credentials, connection, TLS:
+    docs/failures.md) fails the task at once, without Airflow retries, in every mode.
 
     Works in ``mode="poke"`` and ``mode="reschedule"``, and with ``deferrable=True`` (pokes
     once, then waits in the triggerer with :class:`IncomingCallTrigger`); the default comes
@@ -65,6 +67,7 @@ class IncomingCallSensor(BaseSensorOperator):
     def hook(self) -> SmsApiHook:
         return SmsApiHook(sms_api_conn_id=self.sms_api_conn_id)
 
+    @fails_fast("Waiting for the incoming call")
     def poke(self, context: Context) -> bool | PokeReturnValue:
         decision = self._read()
         if not decision.done:
@@ -72,6 +75,7 @@ class IncomingCallSensor(BaseSensorOperator):
             return False
         return PokeReturnValue(True, self._conclude(decision))
 
+    @fails_fast("Waiting for the incoming call")
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
@@ -91,6 +95,7 @@ class IncomingCallSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout),
         )
 
+    @fails_fast("Waiting for the incoming call")
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: its event decides, as a poke would have."""
         return self._conclude(v.VerificationDecision.from_event(event))
@@ -120,6 +125,10 @@ class IncomingCallSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(decision.message)
         if status in (v.VerificationStatus.EXPIRED, v.VerificationStatus.NOT_FOUND):
             raise AirflowFailException(decision.message)
+        if decision.fatal:  # the trigger met an error no retry heals (credentials, TLS...)
+            raise AirflowFailException(
+                f"{decision.message}. Fix the connection: Airflow does not retry this (no call was placed)."
+            )
         raise AirflowException(decision.message)
 
 

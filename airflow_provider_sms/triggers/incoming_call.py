@@ -20,7 +20,8 @@ class IncomingCallTrigger(BaseTrigger):
     """Poll an incoming-call reservation until DELIVERED, EXPIRED or gone (404), or until ``timeout_at``.
 
     Yields one event ``{"status": "delivered" | "expired" | "not_found" | "timeout" | "error",
-    "info": <IncomingCallInfo fields> | None, "message": str}``. Transient failures (5xx,
+    "info": <IncomingCallInfo fields> | None, "message": str, "fatal": bool}`` (``fatal``: an
+    error no retry heals, which the sensor fails without Airflow retries). Transient failures (5xx,
     connection errors, 429) are retried with exponential backoff until the deadline.
 
     :param request_id: the reservation's request id.

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.sending.journal import Contact, EntryStatus, SendJournal
@@ -22,6 +23,8 @@ from airflow_provider_sms.sending.sms import SmsMessage
 from tests.airflow_env import REPO_ROOT
 from tests.support.hooks import connect
 from tests.support.journal_race import TEXT, scope
+
+pytestmark = pytest.mark.slow
 
 ROUNDS = 5
 NUMBERS = [n for n in (f"+44791112{i:04d}" for i in range(160)) if not n.endswith(("98", "99"))][:150]

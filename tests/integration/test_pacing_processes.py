@@ -11,9 +11,13 @@ import itertools
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter
 from airflow_provider_sms.hooks.shared_pacing import HostStore
 from tests.support.pacing import max_in_any_window
+
+pytestmark = pytest.mark.slow
 
 RATE = 100.0
 PER_PROCESS = 120
@@ -24,7 +28,6 @@ def acquire_many(path: str, count: int) -> list[float]:
     """In a fresh process: ``count`` slots from a limiter over the state file at ``path``."""
     limiter = AdaptiveRateLimiter(RATE, headroom=1.0, store=HostStore(Path(path)))
     return [limiter.acquire() for _ in range(count)]
-
 
 
 def test_processes_sharing_a_state_file_never_exceed_the_rate_together(tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from tests.airflow_env import REPO_ROOT
 from tests.support.runs import OPS_DAGS, run_dag, use_sandbox, xcom
 
+pytestmark = pytest.mark.slow
+
 RATE = 1000
 WORKERS = 4
 # How long a paid answer may wait for the resume state: checkpoint_interval (1 s by default) and

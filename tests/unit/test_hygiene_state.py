@@ -59,6 +59,9 @@ def test_answers_are_saved_by_count_or_time_and_read_back(tmp_path) -> None:
 
 
 def test_on_an_object_store_each_save_is_a_new_object(tmp_path) -> None:
+    from tests.compat import need_memory_filesystem
+
+    need_memory_filesystem()
     state_dir = ObjectStoragePath(f"memory://bucket/{tmp_path.name}/out.csv.state")
     state = CheckpointLog(state_dir, every=1, interval=1)
     for n in (1, 2):

@@ -283,6 +283,10 @@ def test_of_two_live_copies_only_the_one_that_claims_sends(
     Both claim the same next attempt; the claim is exclusive, so only one of them sends. Local
     files are claimed with a hard link, object stores (here fsspec's memory filesystem) with
     ``pipe_file(mode="create")``."""
+    if protocol:
+        from tests.compat import need_memory_filesystem
+
+        need_memory_filesystem()
     root = ObjectStoragePath(f"{protocol}{tmp_path}" if protocol else str(tmp_path))
     first, second = SendJournal(root, SCOPE), SendJournal(root, SCOPE)
     if earlier is not None:

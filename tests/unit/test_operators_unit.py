@@ -298,8 +298,9 @@ def test_transient_error_in_a_poke_is_not_the_end() -> None:
 def test_untrusted_certificate_in_a_poke_ends_the_wait() -> None:
     from airflow_provider_sms.exceptions import TlsVerificationError
 
-    with pytest.raises(TlsVerificationError):
+    with pytest.raises(AirflowFailException, match="no retry can fix") as failure:  # no Airflow retry
         sensor(TlsVerificationError("certificate verify failed")).poke({})
+    assert isinstance(failure.value.__cause__, TlsVerificationError)
 
 
 @pytest.mark.parametrize(
