@@ -63,7 +63,9 @@ def need_memory_filesystem() -> None:
     import pytest
     from airflow.sdk import ObjectStoragePath
 
+    probe = ObjectStoragePath("memory:///airflow-provider-sms-probe")
     try:
-        ObjectStoragePath("memory://probe/file").fs  # noqa: B018 -- resolving the filesystem is the probe
+        probe.write_text("probe")
+        probe.unlink()
     except ValueError as exc:
         pytest.skip(f"no memory:// filesystem for ObjectStoragePath on this Airflow: {exc}")
