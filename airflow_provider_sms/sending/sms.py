@@ -52,6 +52,7 @@ def send_sms_to_all(
     *,
     max_workers: int,
     reveal: bool = False,
+    messages: Sequence[SmsMessage] | None = None,
     breaker: CircuitBreaker | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
@@ -66,6 +67,8 @@ def send_sms_to_all(
     :param message: the text, sender and callback URL.
     :param max_workers: concurrent sends.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
+    :param messages: one message per number, in ``numbers``' order (a personalised campaign):
+        replaces ``message``. A number may then repeat, with different texts.
     :param breaker: the task's circuit breaker (default: a new one). Once it opens (a fatal
         error, or the API down), no new send starts; the sends under way finish and are
         journalled, then it raises (``AirflowFailException`` or ``ApiUnavailableError``): the
@@ -76,25 +79,29 @@ def send_sms_to_all(
     earlier = journal.use_listing()
     journal.log.info("Send journal: %s (%d earlier entries)", journal.folder, earlier)
 
+    if messages is not None and len(messages) != len(numbers):
+        raise ValueError("messages must hold one message per number")
+    items = list(zip(numbers, messages or [message] * len(numbers), strict=True))
     breaker = breaker or CircuitBreaker("Sending the SMS")
 
-    def send_to(number: str) -> SendResult | None:
+    def send_to(item: tuple[str, SmsMessage]) -> SendResult | None:
         if breaker.is_open:  # not started: no journal entry, a retry sends it
             return None
-        contact = message.contact(number, reveal=reveal)
-        result = journal.send_once(contact, lambda: hook.run(message.request(number)))
+        number, text = item
+        contact = text.contact(number, reveal=reveal)
+        result = journal.send_once(contact, lambda: hook.run(text.request(number)))
         if result.outcome is Outcome.SENT:
             breaker.record_success()
         elif result.exception is not None:
             breaker.record_failure(result.exception)
         return result
 
-    workers = min(max_workers, len(numbers))
+    workers = min(max_workers, len(items))
     if workers == 1:
-        outcomes = [send_to(number) for number in numbers]
+        outcomes = [send_to(item) for item in items]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-            outcomes = list(pool.map(send_to, numbers))
+            outcomes = list(pool.map(send_to, items))
     results = [result for result in outcomes if result is not None]
     breaker.check(lambda: sent_so_far(results, len(numbers), journal))
     return results
