@@ -170,6 +170,10 @@ class HygieneAccountingError(HygieneInputError):
     """The rows read and the rows written do not add up (the list changed mid-run?): nothing is published."""
 
 
+class CampaignInputError(SmsProviderError):
+    """A campaign's template, list or options cannot be used as they are: refused before any send."""
+
+
 class OutputNotWritableError(SmsProviderError):
     """The output or resume-state location refused a test write before any paid request."""
 

@@ -60,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_sms.triggers.incoming_call"],
+                "python-modules": [
+                    "airflow_provider_sms.triggers.incoming_call",
+                    "airflow_provider_sms.triggers.quiet_hours",
+                ],
             }
         ],
         "notifications": [

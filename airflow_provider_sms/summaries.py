@@ -150,6 +150,9 @@ def sms_summary(report: Mapping[str, Any]) -> dict[str, Any]:
         failed=int(counts.get("failed", 0)),
         unknown=int(counts.get("unknown", 0)),
     )
+    for key in ("deferred", "suppressed", "refused", "segments"):  # a campaign report also has these
+        if key in counts:
+            summary[key] = int(counts[key])
     if sent <= MAX_RECEIPT_KEYS:
         summary["receipt_keys"] = sorted(receipt_key(str(rid)) for rid in request_ids if rid)
     return summary

@@ -7,20 +7,25 @@ The work is done by :mod:`airflow_provider_sms.sending`: reading and normalising
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_sms.api.numbers import mask_number
+from airflow_provider_sms.api.templates import MessageTemplate
 from airflow_provider_sms.compat import AirflowException, AirflowFailException
-from airflow_provider_sms.exceptions import SmsApiError
+from airflow_provider_sms.exceptions import CampaignInputError, SmsApiError
 from airflow_provider_sms.failures import fails_fast
 from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
+from airflow_provider_sms.sending.campaign_run import Campaign, run_campaign
+from airflow_provider_sms.sending.entries import SendResult
 from airflow_provider_sms.sending.journal import SendJournal
+from airflow_provider_sms.sending.quiet_hours import QuietHours
 from airflow_provider_sms.sending.recipients import (
     Recipients,
     normalize_recipients,
@@ -30,6 +35,7 @@ from airflow_provider_sms.sending.recipients import (
 from airflow_provider_sms.sending.report import build_report, load_report, log_failures, report_for_xcom
 from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
 from airflow_provider_sms.summaries import SMS_SUMMARIES, add_summary_outlet, publish_summary, sms_summary
+from airflow_provider_sms.triggers.quiet_hours import wait_until
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -76,6 +82,19 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         the rate limit and the measured answer time (the hook's limiter keeps them under the
         rate limit); ``None`` (default): up to 512.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
+    :param message_template: a personal text per row of ``numbers_file`` (exclusive with
+        ``text``): ``"Hi {first_name}, your order {order_id} ships today"``, plain ``{column}``
+        placeholders only. Templated (Jinja first). See docs/sending.md, "Campaigns".
+    :param max_segments: refuse (per row, before sending) a message longer than this many SMS
+        segments.
+    :param dry_run: read, render, validate and count, write a preview beside the report, send
+        nothing; returns the counts and the preview's path.
+    :param suppression_list: a CSV of numbers never to text (e.g. the opt-out list). Templated.
+    :param quiet_hours: ``("21:00", "08:00")``: nobody is texted while their local time (from the
+        number) is in that window; the task defers until the window opens and sends them then.
+    :param send_deadline: a datetime (or ISO-8601 string, UTC when naive) after which nothing is
+        sent: recipients whose window opens later are reported not sent. Templated.
+    :param clock: returns the current time (UTC, aware); for tests. Default: the system clock.
     """
 
     template_fields: Sequence[str] = (
@@ -86,6 +105,9 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         "numbers_file",
         "journal_path",
         "sms_api_conn_id",
+        "message_template",
+        "suppression_list",
+        "send_deadline",
     )
     ui_color = "#d8f0e4"
     number_fields = ("numbers",)
@@ -94,7 +116,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         self,
         *,
         numbers: str | Iterable[str] | None = None,
-        text: str,
+        text: str | None = None,
         text_is_secret: bool = False,
         xcom_full_numbers: bool = False,
         sender: str | None = None,
@@ -105,9 +127,31 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         journal_path: str | None = None,
         max_workers: int | None = None,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
+        message_template: str | None = None,
+        max_segments: int = 3,
+        dry_run: bool = False,
+        suppression_list: str | None = None,
+        quiet_hours: tuple[str, str] | str | None = None,
+        send_deadline: datetime | str | None = None,
+        clock: Callable[[], datetime] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (text is None) == (message_template is None):
+            raise ValueError("give exactly one of text and message_template")
+        if message_template is not None and not numbers_file:
+            raise ValueError("message_template needs numbers_file (its rows fill the placeholders)")
+        if message_template is not None and numbers is not None:
+            raise ValueError("message_template takes its numbers from numbers_file, not numbers")
+        if max_segments < 1:
+            raise ValueError(f"max_segments must be at least 1, got {max_segments!r}")
+        self.message_template = message_template
+        self.max_segments = max_segments
+        self.preview_only = dry_run
+        self.suppression_list = suppression_list
+        self.quiet_hours = QuietHours.of(quiet_hours)
+        self.send_deadline = send_deadline
+        self.clock = clock
         if not 0.0 <= max_failure_ratio <= 1.0:
             raise ValueError(f"max_failure_ratio must be between 0 and 1, got {max_failure_ratio!r}")
         if max_workers is not None and max_workers < 1:
@@ -133,8 +177,21 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
     def secret_field_names(self) -> tuple[str, ...]:
         return ("text",) if self.text_is_secret else ()
 
+    @property
+    def is_campaign(self) -> bool:
+        """Whether this task plans its rows first (personal texts, preview, suppression, quiet hours)."""
+        return bool(
+            self.message_template is not None
+            or self.preview_only
+            or self.suppression_list
+            or self.quiet_hours is not None
+            or self.send_deadline
+        )
+
     @fails_fast("Sending the SMS")
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.is_campaign:
+            return self._execute_campaign(context)
         recipients = self._recipients()
         reveal = self.hook.settings.log_full_numbers  # fetch the connection once, before any thread
         callback_url = resolve_callback_url_or_fail(self.callback_url)  # never stored: it holds a secret
@@ -159,6 +216,17 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
             self.hook, journal, recipients.numbers, message, max_workers=self.max_workers, reveal=reveal
         )
         report = build_report(results, recipients.invalid, full_numbers=self.xcom_full_numbers)
+        return self._finish(context, report, journal, results, reveal)
+
+    def _finish(
+        self,
+        context: Context,
+        report: dict[str, Any],
+        journal: SendJournal,
+        results: list[SendResult],
+        reveal: bool,
+    ) -> dict[str, Any]:
+        """Publish the summary, log the failures, fail above ``max_failure_ratio``; the XCom."""
         publish_summary(context, SMS_SUMMARIES, sms_summary(report))
         xcom = report_for_xcom(report, journal, self.log)
         log_failures(self.log, results, reveal)
@@ -186,11 +254,78 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
             )
         return xcom
 
+    @fails_fast("Sending the SMS")
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume after quiet hours: plan again; the journal skips whoever was sent before."""
+        return self._execute_campaign(context)
+
+    def _execute_campaign(self, context: Context) -> dict[str, Any]:
+        now = self.clock() if self.clock else system_clock()
+        try:
+            campaign = self._campaign()
+            journal = SendJournal.for_task(context, self.journal_path, log=self.log)
+            outcome = run_campaign(
+                campaign,
+                journal,
+                now=now,
+                dry_run=self.preview_only,
+                hook=lambda: self.hook,
+                max_workers=self.max_workers,
+                log=self.log,
+                reveal=lambda: self.hook.settings.log_full_numbers,
+            )
+        except CampaignInputError as exc:  # a bad template, list or option: no retry can fix it
+            raise AirflowFailException(str(exc)) from exc
+        if outcome.report is None:
+            return {"dry_run": True, "counts": outcome.counts.to_dict(), "preview_path": outcome.preview_path}
+        report = outcome.report
+        if outcome.resume_at is not None:
+            # Real time to wait: the clock may be a test's, ahead of or behind the system clock.
+            resume = datetime.now(timezone.utc) + (outcome.resume_at - now)
+            self.log.info(
+                "%d recipient(s) in quiet hours: deferring until %s (sent now: %d)",
+                report["counts"]["deferred"],
+                outcome.resume_at.isoformat(),
+                report["counts"]["sent"] - report["counts"]["already_sent"],
+            )
+            self.defer(trigger=wait_until(resume), method_name="execute_complete")
+        return self._finish(context, report, journal, outcome.results, outcome.reveal)
+
+    def _campaign(self) -> Campaign:
+        template = self.rendered("message_template")
+        deadline = self.rendered("send_deadline")
+        if isinstance(deadline, str) and deadline.strip():
+            try:
+                deadline = datetime.fromisoformat(deadline.strip())
+            except ValueError as exc:
+                raise CampaignInputError(f"send_deadline {deadline!r} is not an ISO-8601 datetime") from exc
+        if isinstance(deadline, datetime) and deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=timezone.utc)
+        return Campaign(
+            numbers=numbers_from_value(self.rendered("numbers")),
+            numbers_file=self.rendered("numbers_file") or None,
+            number_column=self.number_column,
+            text=self.rendered("text"),
+            template=MessageTemplate(template) if template is not None else None,
+            sender=self.rendered("sender"),
+            callback_url=None if self.preview_only else resolve_callback_url_or_fail(self.callback_url),
+            max_segments=self.max_segments,
+            suppression_list=self.rendered("suppression_list") or None,
+            quiet_hours=self.quiet_hours,
+            deadline=deadline or None,
+            full_numbers=self.xcom_full_numbers,
+        )
+
     def _recipients(self) -> Recipients:
         raw = numbers_from_value(self.rendered("numbers"))
         if self.numbers_file:
             raw.extend(numbers_from_file(self.numbers_file, self.number_column))
         return normalize_recipients(raw)
+
+
+def system_clock() -> datetime:
+    """The current time (UTC): the quiet hours' clock unless the operator is given ``clock=``."""
+    return datetime.now(timezone.utc)
 
 
 __all__ = ["SendSmsOperator", "load_report"]

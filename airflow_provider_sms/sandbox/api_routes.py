@@ -66,6 +66,7 @@ async def _run(request: Request, product: str, handler: Handler, *, has_body: bo
             outcome=outcome,
             fault=fault,
             billable=billable,
+            text=fields.raw("text") if product == "sms" else None,
         )
 
     try:

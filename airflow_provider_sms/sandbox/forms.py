@@ -102,6 +102,11 @@ class Fields:
         self._data = data
         self.number_e164: str | None = None  # for the ledger, once ``number`` parsed
 
+    def raw(self, name: str) -> str | None:
+        """The field as sent (a string), never refused: for the ledger."""
+        value = self._data.get(name)
+        return value if isinstance(value, str) else None
+
     def optional(self, name: str) -> str | None:
         value = self._data.get(name)
         if value is None:

@@ -123,9 +123,10 @@ class SandboxState:
         outcome: Any = None,
         fault: str | None = None,
         billable: bool | None = None,
+        text: str | None = None,
     ) -> dict[str, Any]:
         """Append a ledger entry. ``billable`` narrows the product default (a REJECTED
-        SMS or an unanswered call is not billed, as its receipt says)."""
+        SMS or an unanswered call is not billed, as its receipt says); ``text`` is an SMS's text."""
         paid = product in BILLABLE_PRODUCTS and http_status is not None and 200 <= http_status < 300
         billable = paid and (billable is None or billable)
         with self.lock:
@@ -143,6 +144,7 @@ class SandboxState:
                 "billable": billable,
                 "outcome": outcome,
                 "fault": fault,
+                "text": text,
             }
             self._ledger.append(entry)
             return dict(entry)

@@ -53,6 +53,7 @@ def send_sms_to_all(
     *,
     max_workers: int | None = None,
     reveal: bool = False,
+    messages: Sequence[SmsMessage] | None = None,
     breaker: CircuitBreaker | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
@@ -69,6 +70,8 @@ def send_sms_to_all(
     :param max_workers: the most sends in flight at once (an upper bound); ``None``: up to
         :data:`~airflow_provider_sms.batch.inflight.MAX_IN_FLIGHT`.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
+    :param messages: one message per number, in ``numbers``' order (a personalised campaign):
+        replaces ``message``. A number may then repeat, with different texts.
     :param breaker: the task's circuit breaker (default: a new one). Once it opens (a fatal
         error, or the API down), no new send starts; the sends under way finish and are
         journalled, then it raises (``AirflowFailException`` or ``ApiUnavailableError``): the
@@ -79,28 +82,35 @@ def send_sms_to_all(
     earlier = journal.use_listing()
     journal.log.info("Send journal: %s (%d earlier entries)", journal.folder, earlier)
 
+    if messages is not None and len(messages) != len(numbers):
+        raise ValueError("messages must hold one message per number")
+    items = list(zip(numbers, messages or [message] * len(numbers), strict=True))
     breaker = breaker or CircuitBreaker("Sending the SMS")
 
-    def send_to(number: str) -> SendResult | None:
+    def send_to(item: tuple[str, SmsMessage]) -> SendResult | None:
         if breaker.is_open:  # not started: no journal entry, a retry sends it
             return None
-        contact = message.contact(number, reveal=reveal)
-        result = journal.send_once(contact, lambda: hook.run(message.request(number)))
+        number, text = item
+        contact = text.contact(number, reveal=reveal)
+        result = journal.send_once(contact, lambda: hook.run(text.request(number)))
         if result.outcome is Outcome.SENT:
             breaker.record_success()
         elif result.exception is not None:
             breaker.record_failure(result.exception)
         return result
 
-    if len(numbers) == 1 or max_workers == 1:
-        outcomes = [send_to(number) for number in numbers]
+    if len(items) == 1 or max_workers == 1:
+        outcomes = [send_to(item) for item in items]
     else:
-        most = min(max_workers or len(numbers), len(numbers))
+        most = min(max_workers or len(items), len(items))
         controller = InFlightController(hook.settings.rate_limit, maximum=most)
-        done: dict[str, SendResult | None] = {}
-        for number, future in run_adaptive(numbers, send_to, controller=controller, thread_name_prefix="sms"):
-            done[number] = future.result()
-        outcomes = [done[number] for number in numbers]
+        done: dict[int, SendResult | None] = {}
+        running = run_adaptive(
+            range(len(items)), lambda i: send_to(items[i]), controller=controller, thread_name_prefix="sms"
+        )
+        for index, future in running:
+            done[index] = future.result()
+        outcomes = [done[index] for index in range(len(items))]
     results = [result for result in outcomes if result is not None]
     breaker.check(lambda: sent_so_far(results, len(numbers), journal))
     return results

@@ -111,3 +111,41 @@ def test_failure_alerting_dag_callback(sandbox, monkeypatch) -> None:
 
     assert notifier.text == "Airflow: run manual__2024-01-01 of failure_alerting failed"
     assert billable(sandbox, "sms") == {"+447911123458": 1}
+
+
+def test_order_notifications_texts_each_row_and_waits_for_quiet_hours(sandbox, monkeypatch, tmp_path) -> None:
+    """12:59:58 UTC: London is open, New York (07:59:58) opens two seconds later; an opted-out
+    customer is skipped; each person gets their own text, once."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_sms.operators import sms
+    from airflow_provider_sms.sending.suppression import add_to_suppression_list
+
+    use_sandbox(monkeypatch, sandbox)
+    use_journal(monkeypatch, tmp_path / "journal")
+    monkeypatch.setenv("AIRFLOW__SMS_API__DATA_PATH", str(tmp_path / "data"))
+    add_to_suppression_list(tmp_path / "data" / "suppression.csv", ["+447911123403"], reason="STOP")
+    fake, started = datetime(2026, 1, 15, 12, 59, 58, tzinfo=timezone.utc), []
+
+    def clock() -> datetime:  # says 12:59:58 when the task first reads it, then runs at real speed
+        started.append(time.monotonic())
+        return fake + timedelta(seconds=time.monotonic() - started[0])
+
+    monkeypatch.setattr(sms, "system_clock", clock)
+    orders = [
+        {"number": "+447911123401", "first_name": "Maja", "order_id": "29211"},
+        {"number": "+12125550101", "first_name": "Bob", "order_id": "29213"},
+        {"number": "+447911123403", "first_name": "Olga", "order_id": "29214"},
+    ]
+
+    dr = run_dag(EXAMPLES / "order_notifications.py", "order_notifications", run_conf={"orders": orders})
+
+    assert set(states(dr).values()) == {"success"}
+    texts = [(e["number"], e["text"]) for e in requests_for(sandbox, "sms")]
+    assert texts == [
+        ("+447911123401", "Hi Maja, your order 29211 from Corner Shop ships today. Reply STOP to opt out."),
+        ("+12125550101", "Hi Bob, your order 29213 from Corner Shop ships today. Reply STOP to opt out."),
+    ]
+    report = xcom(dr, "notify")
+    assert (report["counts"]["suppressed"], report["counts"]["already_sent"]) == (1, 1)

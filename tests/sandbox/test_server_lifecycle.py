@@ -62,6 +62,7 @@ def test_ledger_entries(sandbox: Sandbox) -> None:
         "billable": True,
         "outcome": "DELIVERED",
         "fault": None,
+        "text": "hi",
     }
     assert before <= first["time"] <= time.time()
     assert [e["outcome"] for e in ledger[1:]] == ["DELIVERED", "FRAUDLENT", "ERROR_10", "NUMBER_VERIFIED"]

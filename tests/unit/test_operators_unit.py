@@ -77,11 +77,24 @@ def test_send_sms_arguments() -> None:
         "numbers_file",
         "journal_path",
         "sms_api_conn_id",
+        "message_template",
+        "suppression_list",
+        "send_deadline",
     }
     with pytest.raises(ValueError, match="max_failure_ratio"):
         SendSmsOperator(task_id="t2", numbers=[A], text="hi", max_failure_ratio=1.5)
     with pytest.raises(ValueError, match="max_workers"):
         SendSmsOperator(task_id="t3", numbers=[A], text="hi", max_workers=0)
+    with pytest.raises(ValueError, match="exactly one of text and message_template"):
+        SendSmsOperator(task_id="t4", numbers_file="a.csv", text="hi", message_template="Hi {name}")
+    with pytest.raises(ValueError, match="exactly one of text and message_template"):
+        SendSmsOperator(task_id="t5", numbers=[A])
+    with pytest.raises(ValueError, match="needs numbers_file"):
+        SendSmsOperator(task_id="t6", message_template="Hi {name}")
+    with pytest.raises(ValueError, match="not numbers"):
+        SendSmsOperator(task_id="t7", numbers=[A], numbers_file="a.csv", message_template="Hi {name}")
+    with pytest.raises(ValueError, match="max_segments"):
+        SendSmsOperator(task_id="t8", numbers=[A], text="hi", max_segments=0)
 
 
 @pytest.mark.parametrize(
