@@ -36,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +83,39 @@ class PaceState:
         self.floor = MIN_RATE
         self.starts.clear()
         self.throttles.clear()
+
+
+@dataclass(slots=True)
+class LimiterWaits:
+    """What the limiters made one piece of work wait (see :func:`measure_waits`)."""
+
+    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``
+    requests: int = 0  # requests that started
+
+
+_waits: ContextVar[LimiterWaits | None] = ContextVar("sms_api_limiter_waits", default=None)
+
+
+@contextlib.contextmanager
+def measure_waits() -> Iterator[LimiterWaits]:
+    """Count the requests started, and the time spent waiting for their turns, inside the block.
+
+    Per thread and per asyncio task (a context variable): a batch runner tells the API's
+    answer time (what concurrency must cover) from the pacing wait (what it must not).
+    """
+    waits = LimiterWaits()
+    token = _waits.set(waits)
+    try:
+        yield waits
+    finally:
+        _waits.reset(token)
+
+
+def _count_wait(seconds: float) -> None:
+    waits = _waits.get()
+    if waits is not None:
+        waits.seconds += max(seconds, 0.0)
+        waits.requests += 1
 
 
 class PaceStore(Protocol):
@@ -166,20 +200,24 @@ class AdaptiveRateLimiter:
 
     def acquire(self) -> float:
         """Block the calling thread until it may start a request; return the start time."""
+        entered = self._clock()
         while True:
             start, generation, now = self._book()
             if start > now:
                 self._sleep(start - now)
             if self._confirm(start, generation):
+                _count_wait(self._clock() - entered)
                 return start
 
     async def acquire_async(self) -> float:
         """Wait, without blocking the event loop, until a request may start; return the start time."""
+        entered = self._clock()
         while True:
             start, generation, now = self._book()
             if start > now:
                 await asyncio.sleep(start - now)
             if self._confirm(start, generation):
+                _count_wait(self._clock() - entered)
                 return start
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
@@ -202,15 +240,15 @@ class AdaptiveRateLimiter:
             if started_at is not None and started_at < s.cut_time and now - s.cut_time < WINDOW:
                 # Sent before the last slow-down and refused: the share estimated then counted
                 # it as admitted. Correct that estimate; the pause is already on.
-                known = [start for start in started if start <= s.cut_start]
-                admitted = max(0, len(known) - len(s.throttles))
+                known = _admitted_before(s, started, s.cut_start, now)
+                admitted = max(0.0, known - len(s.throttles))
                 s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
                 s.share = min(s.share, max(s.rate, float(admitted)))
                 s.next_start = max(s.next_start, resume)
                 return
             if now - s.cut_time >= CUT_COOLDOWN:
-                known = started if started_at is None else [t for t in started if t <= started_at]
-                admitted = max(0, len(known) - len(s.throttles))
+                known = _admitted_before(s, started, started_at, now)
+                admitted = max(0.0, known - len(s.throttles))
                 before = min(s.rate, self._ceiling)
                 s.floor = max(MAX_CUT * before, MIN_RATE)
                 s.rate = max(min(before, SHARE_FACTOR * admitted), s.floor)
@@ -288,6 +326,22 @@ class AdaptiveRateLimiter:
         )
         gained = PROBE_SLOPE * DOUBLING_TIME / math.log(2) * (curved + straight)
         s.rate = min(self._ceiling, s.rate + gained)
+
+
+def _admitted_before(s: PaceState, started: list[float], refused_at: float | None, now: float) -> float:
+    """How many of our starts the server's window held when it refused the request started at
+    ``refused_at``: those of ``started`` (our last window) up to it, plus, for the part of
+    its window that is already forgotten, as many as the last window held at the same pace.
+
+    A slow API answers its 429s slowly too: 0.8 s after the refused request, only the last
+    0.2 s of its window are still known. Counting the forgotten part as empty would cut the
+    pace to a quarter at once. Only a busy spell is extrapolated (not the idle time before it).
+    """
+    if refused_at is None:
+        return float(len(started))
+    seen = sum(1 for start in started if start <= refused_at)
+    forgotten = (now - WINDOW) - max(refused_at - WINDOW, s.warm_from)
+    return seen + len(started) * min(max(forgotten, 0.0), WINDOW) / WINDOW
 
 
 _registry: dict[tuple[str, float], AdaptiveRateLimiter] = {}

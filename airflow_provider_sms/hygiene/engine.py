@@ -10,18 +10,16 @@ number) before publishing anything.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sms.batch.inflight import InFlightController, no_full_gc_pauses
 from airflow_provider_sms.exceptions import (
     ApiUnavailableError,
     ErrorClass,
@@ -30,10 +28,9 @@ from airflow_provider_sms.exceptions import (
     SmsApiError,
     classify,
 )
-from airflow_provider_sms.hooks.sms_api import POOL_SIZE
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
 from airflow_provider_sms.hygiene.claim import OutputClaim
-from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age
+from airflow_provider_sms.hygiene.options import HygieneOptions, format_age
 from airflow_provider_sms.hygiene.paths import (
     PathLike,
     claim_path_for,
@@ -125,7 +122,7 @@ class HygieneEngine:
 
         settings = self.hook.settings  # a broken connection fails here, before any work
         self.hook.get_conn()  # build the shared session and limiter before threads race for them
-        workers = options.workers or default_workers(settings.rate_limit, POOL_SIZE)
+        controller = InFlightController(settings.rate_limit, maximum=options.workers)
         checkpoint = CheckpointLog(
             state_dir, every=options.checkpoint_every, interval=options.checkpoint_interval, token=run_token
         )
@@ -140,7 +137,7 @@ class HygieneEngine:
                 pipeline = CheckPipeline(
                     hook=self.hook,
                     options=options,
-                    workers=workers,
+                    controller=controller,
                     store=store,
                     checkpoint=checkpoint,
                     writers=writers,
@@ -148,13 +145,13 @@ class HygieneEngine:
                     progress=progress,
                 )
                 self.log.info(
-                    "Number hygiene: %d checking threads, at most %d checks in flight, pace %.0f requests/s",
-                    workers,
+                    "Number hygiene: checks in flight follow the answer time (at most %d), "
+                    "pace %.0f requests/s",
                     pipeline.max_in_flight,
                     self.hook.limiter.rate,
                 )
                 try:
-                    with _no_full_gc_pauses():
+                    with no_full_gc_pauses(collect=True):
                         pipeline.run(rows, number_index)
                 except SmsApiError as exc:
                     if classify(exc) is not ErrorClass.FATAL:
@@ -165,6 +162,11 @@ class HygieneEngine:
                         f"{checkpoint.saved:,} paid answers are saved in {checkpoint.state_dir}."
                     ) from exc
                 stats.blank_lines = source.blank_lines
+                self.log.info(
+                    "Number hygiene: up to %d checks were in flight (answers took %.2f s each)",
+                    controller.peak,
+                    controller.latency(),
+                )
             _check_accounting(stats, source, writers, checkpoint)
             stats.clean_rows, stats.flagged_rows = writers.clean_rows, writers.flagged_rows
             writers.publish(destinations, run_token=run_token, claim=claim)
@@ -266,24 +268,6 @@ def _check_accounting(
             f"{'; '.join(problems)}. The {checkpoint.saved:,} paid answers are saved in "
             f"{checkpoint.state_dir}: the next run reuses them"
         )
-
-
-@contextmanager
-def _no_full_gc_pauses() -> Iterator[None]:
-    """Keep the garbage collector from stalling every thread for ~100 ms mid-run.
-
-    A process that imported Airflow holds about a million objects; a full collection walks
-    them all while holding the GIL. The checking threads then start late and in a burst,
-    the API's one-second window overflows (429) and the shared limiter slows down for
-    seconds. Freezing what exists now (imports, the connection) leaves only the run's own
-    objects to collect; it is undone at the end.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _connection_refused(exc: SmsApiError, stats: RunStats, checkpoint: CheckpointLog) -> SmsApiError:

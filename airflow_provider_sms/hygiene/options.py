@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
-DEFAULT_WORKERS = 16
 DEFAULT_MAX_AGE = timedelta(days=7)
 DEFAULT_CHECKPOINT_EVERY = 500
 DEFAULT_CHECKPOINT_INTERVAL = 1.0  # every paid answer is saved within about a second
 DEFAULT_PROGRESS_INTERVAL = 30.0
-# A look-up takes ~200 ms at worst on a good day: enough threads to keep the limiter's
-# every slot used while others wait for answers, with 50 % spare for slow answers.
-PLANNED_LATENCY_S = 0.2
-LATENCY_SPARE = 1.5
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -54,12 +48,6 @@ def format_age(age: timedelta | None) -> str:
     return f"{seconds:g}s"
 
 
-def default_workers(rate_limit: float, pool_size: int) -> int:
-    """Threads enough to saturate ``rate_limit`` at ~200 ms per answer, within the hook's pool."""
-    needed = math.ceil(rate_limit * PLANNED_LATENCY_S * LATENCY_SPARE)
-    return max(1, min(pool_size, max(DEFAULT_WORKERS, needed)))
-
-
 @dataclass(frozen=True)
 class HygieneOptions:
     """How a hygiene run checks and what it may spend (see :class:`NumberHygieneOperator`).
@@ -67,7 +55,9 @@ class HygieneOptions:
     :param number_column: the input column holding phone numbers.
     :param default_region: ISO region for national numbers (``"GB"``); ``None`` refuses them.
     :param encoding: the input's text encoding.
-    :param workers: checking threads; ``None`` derives it from the connection's rate limit.
+    :param workers: the most checks in flight at once (an upper bound: the count follows the
+        rate limit and the measured answer time); ``None``: up to
+        :data:`~airflow_provider_sms.batch.inflight.MAX_IN_FLIGHT`.
     :param max_api_calls: stop checking new numbers before making more calls than this.
     :param previous_results: an earlier output whose answers may be reused.
     :param max_age: answers older than this are never reused (previous results and resume state).

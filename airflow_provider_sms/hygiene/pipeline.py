@@ -1,4 +1,4 @@
-"""The streaming core: rows in, checks on a bounded thread pool, rows out in input order.
+"""The streaming core: rows in, checks on an adaptive thread pool, rows out in input order.
 
 Rows are read one at a time. Each becomes a *slot* in an ordered window:
 
@@ -9,9 +9,10 @@ Rows are read one at a time. Each becomes a *slot* in an ordered window:
 - a paid check submitted to the pool (HLR look-up + fraud check on a worker thread).
 
 The head of the window is written as soon as it is decided, so the output keeps input
-order while checks finish in any order. At most ``2 * workers`` checks are submitted and
-unfinished, and the window holds at most ``max_window`` rows: memory does not depend on
-the list's length. Answers go to the resume state as they arrive, in whatever order.
+order while checks finish in any order. As many checks are unfinished as the rate limit and
+the measured answer time need (:class:`~airflow_provider_sms.batch.inflight.InFlightController`,
+at most its ``maximum``), and the window holds at most ``max_window`` rows: memory does not
+depend on the list's length. Answers go to the resume state as they arrive, in whatever order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_sms.api.numbers import parse_number
 from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.batch.inflight import InFlightController
 from airflow_provider_sms.compat import AirflowTaskTerminated
 from airflow_provider_sms.exceptions import ErrorClass, HygieneInputError, InvalidNumberError, classify
 from airflow_provider_sms.hygiene.checker import (
@@ -111,11 +113,11 @@ def _normalize(raw: str, default_region: str | None) -> tuple[str, str, str]:
 
 
 class CheckPipeline:
-    """Checks a stream of rows with a bounded pool and writes them in order.
+    """Checks a stream of rows with an adaptive pool and writes them in order.
 
     :param hook: the shared, thread-safe hook.
     :param options: the run's options.
-    :param workers: checking threads.
+    :param controller: how many checks to keep in flight (follows the answer time).
     :param store: the run's on-disk map of numbers.
     :param checkpoint: the resume state.
     :param writers: the result files.
@@ -128,7 +130,7 @@ class CheckPipeline:
         *,
         hook: SmsApiHook,
         options: HygieneOptions,
-        workers: int,
+        controller: InFlightController,
         store: ResultStore,
         checkpoint: CheckpointLog,
         writers: ResultWriters,
@@ -142,12 +144,14 @@ class CheckPipeline:
         self.writers = writers
         self.stats = stats
         self.progress = progress
-        self.max_in_flight = 2 * workers
+        self.controller = controller
+        self.max_in_flight = controller.maximum
         self.max_window = max(MIN_WINDOW, 8 * self.max_in_flight)
         # Answers are collected and saved on ticks: a quarter of the save interval keeps each
         # paid answer's way to the resume state near checkpoint_interval.
         self._tick_seconds = min(TICK_SECONDS, options.checkpoint_interval / 4, options.progress_interval)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sms-hygiene")
+        # Threads start as checks need them, up to the controller's maximum.
+        self._executor = ThreadPoolExecutor(max_workers=controller.maximum, thread_name_prefix="sms-hygiene")
         self._stop = threading.Event()
         # Opens when the API looks down: no new check starts, run() raises ApiUnavailableError.
         self.breaker = CircuitBreaker("Number hygiene")
@@ -224,19 +228,19 @@ class CheckPipeline:
         return not self._budget_spent
 
     def _submit(self, e164: str, known_hlr: HlrResult | None = None) -> Future[CheckOutcome]:
-        while len(self._pending) >= self.max_in_flight:
+        while len(self._pending) >= self.controller.limit():
             wait(self._pending, timeout=self._tick_seconds, return_when=FIRST_COMPLETED)
             self._tick()
             self._write_ready()
-        future = self._executor.submit(
+        check = functools.partial(
             check_number,
             self.hook,
-            e164,
             skip_fraud_check_if_unreachable=self.options.skip_fraud_check_if_unreachable,
             stop=self._stop,
             breaker=self.breaker,
             known_hlr=known_hlr,
         )
+        future = self._executor.submit(self.controller.measure, check, e164)
         self._pending.add(future)
         self._calls_reserved += CALLS_PER_NUMBER
         future.add_done_callback(self._finished.put)

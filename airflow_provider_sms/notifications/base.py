@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,6 +11,7 @@ from airflow.sdk import BaseNotifier
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive, run_adaptive_async
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.failures import fail_fast
@@ -29,11 +29,13 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
     """Send one hook request per recipient, from ``notify`` or ``async_notify``.
 
     Every recipient is tried even if one fails; the notifier raises at the end, naming the
-    (masked) numbers that failed. A fatal error (credentials, connection, TLS) stops at once
-    with ``AirflowFailException``, and when the API looks down (the circuit breaker of
-    :mod:`~airflow_provider_sms.batch.breaker`) the remaining recipients are not tried:
-    ``ApiUnavailableError``. Notifications are not journalled: a callback that runs
-    twice reaches people twice. Subclasses build the request for one recipient.
+    (masked) numbers that failed. Recipients are reached several at a time, as many as the
+    rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`). A fatal
+    error (credentials, connection, TLS) stops at once with ``AirflowFailException``, and when
+    the API looks down (the circuit breaker of :mod:`~airflow_provider_sms.batch.breaker`) the
+    remaining recipients are not tried: ``ApiUnavailableError``. Notifications are not
+    journalled: a callback that runs twice reaches people twice. Subclasses build the request
+    for one recipient.
 
     Its ``numbers`` are rendered privately (:mod:`airflow_provider_sms.privacy`): once rendered,
     the attribute shows them masked, always (a notifier has no connection to read
@@ -68,19 +70,39 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
         return False
 
     def notify(self, context: Context) -> None:
-        outcomes: list[tuple[str, BaseException | None]] = []
+        numbers = recipients(self.rendered("numbers"))
+        hook = self.hook
         breaker = CircuitBreaker(f"{self.what} notification")
+        outcomes: list[tuple[str, BaseException | None]] = []
         with fail_fast(f"{self.what} notification", lambda: _done(outcomes)):
-            for number in recipients(self.rendered("numbers")):
+            controller = InFlightController(hook.settings.rate_limit, maximum=len(numbers))
+
+            def send(number: str) -> bool:
+                if breaker.is_open:  # not tried: the API refused or looks down
+                    return False
                 try:
-                    self.hook.run(self.request(number))
-                    outcomes.append((number, None))
-                    breaker.record_success()
+                    hook.run(self.request(number))
                 except SmsApiError as exc:
-                    outcomes.append((number, exc))
                     breaker.record_failure(exc)
-                    breaker.check(lambda: _done(outcomes))
-            report(self, self.what, outcomes, self.hook.settings.log_full_numbers)
+                    raise
+                breaker.record_success()
+                return True
+
+            tried: dict[str, BaseException | None] = {}
+            for number, future in run_adaptive(
+                numbers, send, controller=controller, thread_name_prefix="notify"
+            ):
+                error = future.exception()
+                if error is None:
+                    if future.result():
+                        tried[number] = None
+                elif isinstance(error, SmsApiError):
+                    tried[number] = error
+                else:
+                    raise error
+            outcomes.extend((number, tried[number]) for number in numbers if number in tried)
+            breaker.check(lambda: _done(outcomes))
+            report(self, self.what, outcomes, hook.settings.log_full_numbers)
 
     async def async_notify(self, context: Context) -> None:
         numbers = recipients(self.rendered("numbers"))
@@ -88,6 +110,8 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
         skipped = object()
         with fail_fast(f"{self.what} notification"):
             async with SmsApiAsyncHook(sms_api_conn_id=self.sms_api_conn_id) as hook:
+                settings = await hook.get_settings()
+                controller = InFlightController(settings.rate_limit, maximum=len(numbers))
 
                 async def send(number: str) -> object:
                     if breaker.is_open:  # not tried: the API refused or looks down
@@ -100,13 +124,14 @@ class SmsApiNotifier(PrivateRenderingMixin, BaseNotifier):
                     breaker.record_success()
                     return result
 
-                results = await asyncio.gather(*(send(number) for number in numbers), return_exceptions=True)
-                reveal = (await hook.get_settings()).log_full_numbers
+                results: dict[str, object] = {}
+                async for number, task in run_adaptive_async(numbers, send, controller=controller):
+                    results[number] = task.exception() or task.result()
             outcomes = [
-                _outcome(number, r) for number, r in zip(numbers, results, strict=True) if r is not skipped
+                _outcome(number, results[number]) for number in numbers if results[number] is not skipped
             ]
             breaker.check(lambda: _done(outcomes))
-            report(self, self.what, outcomes, reveal)
+            report(self, self.what, outcomes, settings.log_full_numbers)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         # DAG-level callbacks may get a serialized DAG (dag.test() passes one), which cannot

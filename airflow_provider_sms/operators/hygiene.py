@@ -38,8 +38,9 @@ class NumberHygieneOperator(BaseOperator):
     Each row gets a verdict (VALID, INVALID, FRAUDULENT, SUSPICIOUS, NOT_MOBILE, UNREACHABLE,
     or ERROR / UNCHECKED when it could not be judged). Every unique E.164 number costs one
     HLR look-up and one fraud check, at most once per run; repeats, locally impossible
-    numbers and reusable earlier answers cost nothing. Checks run on ``workers`` threads
-    paced by the hook's shared rate limiter. Writes ``output_path`` (every input row, in
+    numbers and reusable earlier answers cost nothing. As many checks run at once as the
+    rate limit and the API's measured answer time need, paced by the hook's shared rate
+    limiter. Writes ``output_path`` (every input row, in
     order, with the result columns appended) and beside it ``<stem>.clean.csv`` (VALID
     numbers, once each) and ``<stem>.flagged.csv`` (every other row, with the reason).
     A killed or retried task resumes from ``<output_path>.state/`` without paying again;
@@ -55,8 +56,9 @@ class NumberHygieneOperator(BaseOperator):
     :param default_region: ISO region (``"GB"``) for numbers written nationally (``07700...``);
         by default those are INVALID: a list should carry international numbers.
     :param encoding: the input's text encoding (a UTF-8 byte-order mark is always accepted).
-    :param workers: checking threads; by default enough to saturate the connection's
-        ``rate_limit`` at ~200 ms per answer (at least 16, at most the hook's pool of 32).
+    :param workers: the most checks in flight at once, an upper bound (it used to be a fixed
+        thread count): their number follows the rate limit and the measured answer time;
+        ``None`` (default) allows up to 512, the hook's connection pool.
     :param max_api_calls: never make more calls than this; numbers past the budget get the
         verdict UNCHECKED (reported in the output and flagged list, never dropped).
     :param previous_results: an earlier run's output (path or URI; templated); numbers it

@@ -20,6 +20,7 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
 from airflow_provider_sms.compat import AirflowException
 from airflow_provider_sms.exceptions import SmsApiError
 from airflow_provider_sms.failures import fails_fast
@@ -72,26 +73,20 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
             self._log(number, result, reveal)
             publish_summary(context, USAGE_SUMMARIES, usage_summary(self.paid_kind))
             return self._shown(result)
+        # A duplicate is looked up (and paid, and reported) once.
+        given = list(each_recipient(numbers_from_value(self.rendered("numbers"))))
+        answers = self._lookup_all([r.e164 for r in given if r.e164 is not None])
         results: dict[str, Any] = {}
         errors: list[tuple[str, str]] = []  # not a dict: two numbers can mask alike
-        # A fatal error, or the API down, stops the list at once (see docs/failures.md).
-        breaker = CircuitBreaker(self.what)
-        # A duplicate is looked up (and paid, and reported) once.
-        for recipient in each_recipient(numbers_from_value(self.rendered("numbers"))):
+        for recipient in given:
             error: SmsApiError | None = recipient.error  # an impossible number is never looked up
             if recipient.e164 is not None:
-                try:
-                    results[recipient.e164] = self._lookup(recipient.e164)
-                    breaker.record_success()
-                    self._log(recipient.e164, results[recipient.e164], reveal)
+                answer = answers[recipient.e164]
+                if not isinstance(answer, SmsApiError):
+                    results[recipient.e164] = answer
+                    self._log(recipient.e164, answer, reveal)
                     continue
-                except SmsApiError as exc:  # messages carry masked numbers
-                    error = exc
-                    breaker.record_failure(exc)
-                    breaker.check(
-                        f"{len(results)} look-up(s) were answered (and paid) before it stopped; look-ups "
-                        "are not journalled, so running the task again repeats them."
-                    )
+                error = answer  # messages carry masked numbers
             errors.append((mask_number(recipient.given, reveal=reveal), str(error)))
         if errors:
             details = "; ".join(f"{number}: {reason}" for number, reason in errors)
@@ -117,6 +112,42 @@ class _LookupOperator(PrivateRenderingMixin, BaseOperator):
 
     def _lookup(self, number: str) -> dict[str, Any]:
         return self.hook.run(self.build_request(number)).to_dict()
+
+    def _lookup_all(self, numbers: list[str]) -> dict[str, dict[str, Any] | SmsApiError]:
+        """Each number's answer or error, as many in flight as the rate and the answer time need."""
+        controller = InFlightController(self.hook.settings.rate_limit, maximum=max(1, len(numbers)))
+        # A fatal error, or the API down, stops the list at once (see docs/failures.md).
+        breaker = CircuitBreaker(self.what)
+
+        def look_up(number: str) -> dict[str, Any] | None:
+            if breaker.is_open:  # not tried
+                return None
+            try:
+                answer = self._lookup(number)
+            except SmsApiError as exc:
+                breaker.record_failure(exc)
+                raise
+            breaker.record_success()
+            return answer
+
+        answers: dict[str, dict[str, Any] | SmsApiError] = {}
+        running = run_adaptive(numbers, look_up, controller=controller, thread_name_prefix="look-up")
+        for number, future in running:
+            error = future.exception()
+            if error is None:
+                answer = future.result()
+                if answer is not None:
+                    answers[number] = answer
+            elif isinstance(error, SmsApiError):
+                answers[number] = error
+            else:
+                raise error
+        answered = sum(1 for answer in answers.values() if not isinstance(answer, SmsApiError))
+        breaker.check(
+            f"{answered} look-up(s) were answered (and paid) before it stopped; look-ups "
+            "are not journalled, so running the task again repeats them."
+        )
+        return answers
 
     def _log(self, number: object, result: dict[str, Any], reveal: bool) -> None:
         self.log.info(

@@ -78,7 +78,9 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         without failing the task.
     :param journal_path: root of the send journal; default ``[sms_api] journal_path``, else
         ``<[sms_api] data_path>/journal``. Templated.
-    :param max_workers: concurrent sends (the hook's limiter keeps them under the rate limit).
+    :param max_workers: the most sends in flight at once, an upper bound: the count follows
+        the rate limit and the measured answer time (the hook's limiter keeps them under the
+        rate limit); ``None`` (default): up to 512.
     :param sms_api_conn_id: the Airflow connection of type ``sms_api``.
     :param message_template: a personal text per row of ``numbers_file`` (exclusive with
         ``text``): ``"Hi {first_name}, your order {order_id} ships today"``, plain ``{column}``
@@ -123,7 +125,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         number_column: str = "number",
         max_failure_ratio: float = 0.0,
         journal_path: str | None = None,
-        max_workers: int = 8,
+        max_workers: int | None = None,
         sms_api_conn_id: str = SmsApiHook.default_conn_name,
         message_template: str | None = None,
         max_segments: int = 3,
@@ -152,7 +154,7 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         self.clock = clock
         if not 0.0 <= max_failure_ratio <= 1.0:
             raise ValueError(f"max_failure_ratio must be between 0 and 1, got {max_failure_ratio!r}")
-        if max_workers < 1:
+        if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers!r}")
         self.numbers = numbers
         self.text = text

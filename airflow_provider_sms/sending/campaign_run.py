@@ -126,7 +126,7 @@ def run_campaign(
     now: datetime,
     dry_run: bool,
     hook: Callable[[], SmsApiHook],
-    max_workers: int,
+    max_workers: int | None,
     log: logging.Logger | Any,
     reveal: Callable[[], bool] = lambda: False,
 ) -> CampaignOutcome:
@@ -137,7 +137,7 @@ def run_campaign(
     :param now: the current time (UTC; the operator's clock).
     :param dry_run: preview only: no paid request, no journal entry.
     :param hook: the hook, fetched only for a real run.
-    :param max_workers: concurrent sends.
+    :param max_workers: the most sends in flight (an upper bound; ``None``: up to 512).
     :param log: the task's logger.
     :param reveal: whether logs may show full numbers (the connection's ``log_full_numbers``).
     """
@@ -181,7 +181,7 @@ def _send(
     planned: Iterator[Any],
     counts: CampaignCounts,
     hook: Callable[[], SmsApiHook],
-    max_workers: int,
+    max_workers: int | None,
     log: logging.Logger | Any,
     reveal: Callable[[], bool],
 ) -> CampaignOutcome:

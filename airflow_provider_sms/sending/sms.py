@@ -1,9 +1,9 @@
-"""Sending one SMS text to a list: each number at most once (the journal), several at a time."""
+"""Sending one SMS text to a list: each number at most once (the journal), as many at a time as the
+rate limit and the answer time need (:mod:`airflow_provider_sms.batch.inflight`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.request import ApiRequest
 from airflow_provider_sms.api.results import SmsResult
 from airflow_provider_sms.batch.breaker import CircuitBreaker
+from airflow_provider_sms.batch.inflight import InFlightController, run_adaptive
 from airflow_provider_sms.sending.entries import Contact, Outcome, SendResult
 
 if TYPE_CHECKING:
@@ -50,22 +51,24 @@ def send_sms_to_all(
     numbers: Sequence[str],
     message: SmsMessage,
     *,
-    max_workers: int,
+    max_workers: int | None = None,
     reveal: bool = False,
     messages: Sequence[SmsMessage] | None = None,
     breaker: CircuitBreaker | None = None,
 ) -> list[SendResult]:
     """Send ``message`` to every number, concurrently, at most once each; results in ``numbers``' order.
 
-    The hook's limiter keeps the threads under the account's rate limit; the journal (listed
-    once, up front) makes a retry skip every number already sent and never resend one whose
-    outcome is unknown.
+    The sends in flight follow the rate limit and the measured answer time (up to
+    ``max_workers``); the hook's limiter keeps them under the account's rate limit. The
+    journal (listed once, up front) makes a retry skip every number already sent and never
+    resend one whose outcome is unknown.
 
     :param hook: the shared, thread-safe hook.
     :param journal: the task instance's journal.
     :param numbers: E.164 numbers without duplicates.
     :param message: the text, sender and callback URL.
-    :param max_workers: concurrent sends.
+    :param max_workers: the most sends in flight at once (an upper bound); ``None``: up to
+        :data:`~airflow_provider_sms.batch.inflight.MAX_IN_FLIGHT`.
     :param reveal: log full numbers (the connection's ``log_full_numbers``).
     :param messages: one message per number, in ``numbers``' order (a personalised campaign):
         replaces ``message``. A number may then repeat, with different texts.
@@ -96,12 +99,18 @@ def send_sms_to_all(
             breaker.record_failure(result.exception)
         return result
 
-    workers = min(max_workers, len(items))
-    if workers == 1:
+    if len(items) == 1 or max_workers == 1:
         outcomes = [send_to(item) for item in items]
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send-sms") as pool:
-            outcomes = list(pool.map(send_to, items))
+        most = min(max_workers or len(items), len(items))
+        controller = InFlightController(hook.settings.rate_limit, maximum=most)
+        done: dict[int, SendResult | None] = {}
+        running = run_adaptive(
+            range(len(items)), lambda i: send_to(items[i]), controller=controller, thread_name_prefix="sms"
+        )
+        for index, future in running:
+            done[index] = future.result()
+        outcomes = [done[index] for index in range(len(items))]
     results = [result for result in outcomes if result is not None]
     breaker.check(lambda: sent_so_far(results, len(numbers), journal))
     return results

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_sms.hooks.sms_api import POOL_SIZE, SmsApiHook
+from airflow_provider_sms.batch.inflight import InFlightController
+from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
-from airflow_provider_sms.hygiene.options import default_workers
 from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from tests.airflow_env import REPO_ROOT
 from tests.support.runs import OPS_DAGS, run_dag, use_sandbox, xcom
@@ -158,7 +158,7 @@ def test_sigkill_at_random_moments_with_default_settings_repays_at_most_the_docu
 ) -> None:
     """The reported case: with the defaults of the time (a save every 500 answers or 10 s), a kill
     after 9 s re-paid 381 numbers. Now each paid answer is saved within about a second, so a kill
-    re-pays at most the checks in flight (2 x workers) and about a second of answers."""
+    re-pays at most the checks in flight and about a second of answers."""
     sandbox.set_rate_limit(KILL_RATE)
     sandbox.set_latency(20)
     use_sandbox(monkeypatch, sandbox, rate_limit=KILL_RATE)
@@ -167,9 +167,11 @@ def test_sigkill_at_random_moments_with_default_settings_repays_at_most_the_docu
     source.write_text("id,phone\n" + "".join(f"r{i},{n}\n" for i, n in enumerate(numbers)), encoding="utf-8")
     output = tmp_path / "out" / "checked.csv"
     conf = json.dumps({"input_path": str(source), "output_path": str(output)})
-    workers = default_workers(KILL_RATE, POOL_SIZE)
+    # In flight: what the controller keeps for answers of up to 200 ms (these take 20 ms, plus
+    # the first connections' handshakes), i.e. 100/s x 0.2 s x 1.5 + 2 = 32.
+    in_flight = InFlightController(KILL_RATE, initial_latency=0.2).limit()
     seconds_of_answers = math.ceil(KILL_RATE / CALLS_PER_NUMBER * SAVE_LATENCY_S)
-    bound = 2 * workers + seconds_of_answers
+    bound = in_flight + seconds_of_answers
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
     lost_by_kill = []

@@ -15,6 +15,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
+from airflow_provider_sms.batch.inflight import InFlightController
 from airflow_provider_sms.exceptions import AccountError
 from airflow_provider_sms.hygiene import HygieneEngine, HygieneOptions
 from airflow_provider_sms.hygiene.checkpoint import CheckpointLog
@@ -137,8 +138,8 @@ def test_window_and_in_flight_checks_stay_bounded(tmp_path) -> None:
     with ResultWriters(tmp_path, ["number"]) as writers:
         pipeline = CheckPipeline(
             hook=HangingHook(),  # type: ignore[arg-type]
-            options=HygieneOptions(workers=2),
-            workers=2,
+            options=HygieneOptions(workers=4),
+            controller=InFlightController(1000, maximum=4),
             store=store,
             checkpoint=checkpoint,
             writers=writers,

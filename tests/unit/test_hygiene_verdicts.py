@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_sms.api.responses import parse_fraud_check
 from airflow_provider_sms.api.results import FraudCheckResult, HlrResult
 from airflow_provider_sms.exceptions import InvalidNumberError, ServerError, SmsApiConnectionError
-from airflow_provider_sms.hygiene.options import HygieneOptions, default_workers, format_age, parse_max_age
+from airflow_provider_sms.hygiene.options import HygieneOptions, format_age, parse_max_age
 from airflow_provider_sms.hygiene.verdicts import RESULT_COLUMNS, NumberCheck, Verdict, decide
 
 N = "+447400123456"
@@ -135,12 +135,6 @@ def test_parse_max_age_refuses(value) -> None:
 )
 def test_format_age(age, text: str) -> None:
     assert format_age(age) == text
-
-
-def test_default_workers_saturate_the_rate_within_the_pool() -> None:
-    assert default_workers(30, 32) == 16  # 30/s x 0.2 s x 1.5 = 9: the floor of 16 applies
-    assert default_workers(100, 32) == 30
-    assert default_workers(1000, 32) == 32
 
 
 def test_options_validate_and_parse() -> None:

@@ -139,7 +139,7 @@ def test_lookup_reports_every_failed_number_even_when_masks_collide() -> None:
     from airflow_provider_sms.exceptions import InvalidNumberError
 
     class Refusing:
-        settings = SimpleNamespace(log_full_numbers=False)
+        settings = SimpleNamespace(log_full_numbers=False, rate_limit=30)
 
         def run(self, request: Any) -> Any:  # every look-up is refused
             raise InvalidNumberError("refused")

@@ -132,6 +132,28 @@ def test_a_429_cuts_to_the_admitted_share_voids_booked_slots_and_pauses(clock: F
     assert lim.acquire() >= starts[0] + 1.0
 
 
+def test_a_429_answered_after_a_window_cuts_to_the_pace_not_to_a_quarter(clock: FakeClock) -> None:
+    """A slow API answers its 429s slowly too: the refused request's window is forgotten by then."""
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    starts = [lim.acquire() for _ in range(90)]  # three seconds at the pace, 1.5 s answers
+    lim.on_throttled(started_at=starts[-45])
+    assert lim.rate >= pacing.SHARE_FACTOR * (29 - 1) * 0.99  # a window's starts, one refused
+    clock.advance(0.001)
+    lim.on_throttled(started_at=starts[-44])  # its neighbour, refused too, corrects the estimate
+    assert lim.rate >= pacing.SHARE_FACTOR * (29 - 2) * 0.99
+
+
+def test_a_429_answered_late_within_the_window_counts_the_forgotten_part_at_the_pace(
+    clock: FakeClock,
+) -> None:
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    starts = [lim.acquire() for _ in range(90)]
+    lim.on_throttled(started_at=starts[-24])  # answered 0.8 s later: 0.2 s of its window still known
+    assert lim.rate >= pacing.SHARE_FACTOR * (29 - 1) * 0.97
+
+
 def test_429s_within_a_window_of_a_cut_do_not_compound(clock: FakeClock) -> None:
     lim = limiter(clock)
     starts = [lim.acquire() for _ in range(20)]

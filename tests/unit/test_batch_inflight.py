@@ -1,0 +1,224 @@
+"""The adaptive in-flight controller and its loops, driven by synthetic latencies (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+
+import pytest
+
+from airflow_provider_sms.batch.inflight import (
+    HEADROOM,
+    MAX_IN_FLIGHT,
+    MIN_IN_FLIGHT,
+    SPARE,
+    InFlightController,
+    run_adaptive,
+    run_adaptive_async,
+)
+from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, measure_waits
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += max(seconds, 0.0)
+
+
+def settled(controller: InFlightController, latency: float, answers: int = 200) -> int:
+    for _ in range(answers):
+        controller.observe(latency)
+    return controller.limit()
+
+
+def test_in_flight_grows_with_the_answer_time_as_littles_law_says() -> None:
+    limits = {}
+    for latency in (0.05, 0.2, 1.0, 3.0):
+        controller = InFlightController(30)
+        limits[latency] = settled(controller, latency)
+        assert controller.latency() == pytest.approx(latency, rel=0.01)
+    assert limits[0.05] == MIN_IN_FLIGHT or limits[0.05] == math.ceil(30 * 0.05 * HEADROOM) + SPARE
+    assert limits[0.2] == math.ceil(30 * 0.2 * HEADROOM) + SPARE  # 11
+    assert limits[1.0] == math.ceil(30 * 1.0 * HEADROOM) + SPARE  # 47
+    assert limits[3.0] == math.ceil(30 * 3.0 * HEADROOM) + SPARE  # 137
+    assert limits[0.05] < limits[0.2] < limits[1.0] < limits[3.0]
+    # The count covers what the rate needs at that latency (rate x latency), with room to spare.
+    for latency, limit in limits.items():
+        assert limit >= 30 * latency * HEADROOM
+
+
+def test_in_flight_follows_a_slowdown_quickly_and_a_speedup_slowly() -> None:
+    controller = InFlightController(30)
+    fast = settled(controller, 0.2)
+    for _ in range(10):
+        controller.observe(2.0)
+    assert controller.latency() > 1.5  # ten slow answers: most of the way there
+    slow = controller.limit()
+    assert slow > 3 * fast
+    controller.observe(0.2)
+    assert controller.limit() > 0.9 * slow  # one fast answer does not starve the pace
+    assert settled(controller, 0.2) <= fast + 1  # back down (the estimate approaches 0.2 s from above)
+
+
+def test_bounds_maximum_minimum_and_the_pool() -> None:
+    assert settled(InFlightController(300), 10.0) == MAX_IN_FLIGHT
+    assert settled(InFlightController(300, maximum=8), 10.0) == 8  # an operator's upper bound
+    assert settled(InFlightController(300, maximum=10_000), 10.0) == MAX_IN_FLIGHT
+    assert settled(InFlightController(1, maximum=2), 0.001) == 2  # the floor never exceeds the maximum
+    assert settled(InFlightController(1), 0.001) == MIN_IN_FLIGHT
+    with pytest.raises(ValueError, match="rate_limit"):
+        InFlightController(0)
+    with pytest.raises(ValueError, match="at least 1"):
+        InFlightController(30, maximum=0)
+
+
+def test_work_without_requests_is_no_measure() -> None:
+    controller = InFlightController(30, initial_latency=0.2)
+    controller.observe(5.0, requests=0)  # a journal hit: nothing was asked of the API
+    assert controller.latency() == 0.2
+
+
+def test_limiter_waits_are_not_taken_for_a_slow_api() -> None:
+    """Work that queues at the limiter must not read as slow answers, or the count would run away."""
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(10, headroom=1.0, clock=clock, sleep=clock.sleep)
+    controller = InFlightController(10, clock=clock)
+
+    def one_request(_: int) -> None:
+        limiter.acquire()  # later and later turns: 0.1 s apart
+        clock.sleep(0.3)  # the API's answer time
+
+    for item in range(50):
+        controller.measure(one_request, item)
+    assert controller.latency() == pytest.approx(0.3)
+
+    def two_requests(_: int) -> None:  # a hygiene check: HLR look-up, then the fraud check
+        one_request(0)
+        one_request(0)
+
+    for item in range(50):
+        controller.measure(two_requests, item)
+    assert controller.latency() == pytest.approx(0.3)  # per request, not per piece of work
+    with measure_waits() as waits:
+        one_request(0)
+    assert waits.requests == 1
+
+
+def test_before_the_first_answer_the_oldest_wait_bounds_the_latency() -> None:
+    """A 3 s API: the count climbs while nobody has answered yet, instead of staying at the guess."""
+    clock = FakeClock()
+    controller = InFlightController(30, clock=clock, initial_latency=0.2)
+    guess = controller.limit()
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(_: int) -> None:
+        started.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=controller.measure, args=(slow, 0))
+    worker.start()
+    started.wait(10)
+    climbed = []
+    for _ in range(3):
+        clock.sleep(1.0)
+        climbed.append(controller.limit())
+    release.set()
+    worker.join()
+    assert guess < climbed[0] < climbed[1] < climbed[2]
+    assert climbed[2] >= 30 * 3.0 * HEADROOM  # by 3 s, enough for a 3 s API
+
+
+def test_run_adaptive_keeps_the_count_and_every_item() -> None:
+    controller = InFlightController(1000, maximum=6)
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def work(item: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+        if item == 7:
+            raise ValueError("seven")
+        return item * 2
+
+    seen = {}
+    for item, future in run_adaptive(range(40), work, controller=controller):
+        seen[item] = future.exception() if item == 7 else future.result()
+    assert sorted(seen) == list(range(40))
+    assert isinstance(seen[7], ValueError)
+    assert seen[3] == 6
+    assert 1 < peak <= 6
+    assert controller.peak <= 6
+
+
+def test_leaving_the_loop_early_starts_nothing_more_and_waits_for_work_under_way() -> None:
+    controller = InFlightController(1000, maximum=4)
+    started: list[int] = []
+    finished: list[int] = []
+
+    def work(item: int) -> int:
+        started.append(item)
+        time.sleep(0.05)
+        finished.append(item)
+        return item
+
+    for _item, _future in run_adaptive(range(1000), work, controller=controller):
+        break  # a breaker opening, say
+    assert len(started) <= 4 + 4  # what was in flight, and at most the next round
+    assert sorted(started) == sorted(finished)  # nothing abandoned midway
+
+
+def test_run_adaptive_async_keeps_the_count_and_every_item() -> None:
+    controller = InFlightController(1000, maximum=5)
+    running = 0
+    peak = 0
+
+    async def work(item: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.002)
+        running -= 1
+        return item + 1
+
+    async def main() -> dict[int, int]:
+        return {
+            item: task.result()
+            async for item, task in run_adaptive_async(range(30), work, controller=controller)
+        }
+
+    results = asyncio.run(main())
+    assert results == {i: i + 1 for i in range(30)}
+    assert 1 < peak <= 5
+
+
+def test_async_work_is_measured_per_task() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(10, headroom=1.0, clock=clock, sleep=clock.sleep)
+    controller = InFlightController(10, clock=clock)
+
+    async def one_request(_: int) -> None:
+        limiter.acquire()
+        clock.sleep(0.7)
+
+    async def main() -> None:
+        async for _item, task in run_adaptive_async(range(20), one_request, controller=controller):
+            task.result()
+
+    asyncio.run(main())
+    assert controller.latency() == pytest.approx(0.7)
