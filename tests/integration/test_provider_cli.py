@@ -48,7 +48,11 @@ def test_airflow_loads_the_plugin_with_default_settings(tmp_path):
     """A fresh interpreter with Airflow's defaults (lazy provider discovery) finds the plugin."""
     code = (
         "from airflow import plugins_manager as pm\n"
-        "plugins, errors = pm._get_plugins()\n"
+        "if hasattr(pm, '_get_plugins'):  # Airflow 3.2+\n"
+        "    plugins, errors = pm._get_plugins()\n"
+        "else:  # Airflow 3.1\n"
+        "    pm.ensure_plugins_loaded()\n"
+        "    plugins, errors = pm.plugins, pm.import_errors\n"
         "print(sorted(p.name for p in plugins), errors)\n"
     )
     # Not from the source tree: there the egg-info that an editable install leaves beside the
