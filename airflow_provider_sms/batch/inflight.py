@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from airflow_provider_sms.hooks.base import MAX_IN_FLIGHT
 from airflow_provider_sms.hooks.pacing import LimiterWaits, measure_waits
@@ -208,6 +208,26 @@ class InFlightController:
                 self._end(token, began, waits)
 
 
+
+class _Source(Generic[T]):
+    """The items of a batch, read lazily: :meth:`take` reads only as many as there is room for."""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self._items = iter(items)
+        self._exhausted = False
+
+    def take(self, room: int) -> Iterator[T]:
+        """Up to ``room`` more items (none once the items are exhausted)."""
+        while room > 0 and not self._exhausted:
+            try:
+                item = next(self._items)
+            except StopIteration:
+                self._exhausted = True
+                return
+            room -= 1
+            yield item
+
+
 def run_adaptive(
     items: Iterable[T],
     fn: Callable[[T], R],
@@ -224,17 +244,11 @@ def run_adaptive(
     """
     executor = ThreadPoolExecutor(max_workers=controller.maximum, thread_name_prefix=thread_name_prefix)
     pending: dict[Future[R], T] = {}
-    source = iter(items)
-    exhausted = False
+    source = _Source(items)
     with no_full_gc_pauses():
         try:
             while True:
-                while not exhausted and len(pending) < controller.limit():
-                    try:
-                        item = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
+                for item in source.take(controller.limit() - len(pending)):
                     pending[executor.submit(controller.measure, fn, item)] = item
                 if not pending:
                     return
@@ -258,17 +272,11 @@ async def run_adaptive_async(
     Leaving the loop early waits for the tasks under way (a send is not cancelled midway).
     """
     pending: dict[asyncio.Task[R], T] = {}
-    source = iter(items)
-    exhausted = False
+    source = _Source(items)
     with no_full_gc_pauses():
         try:
             while True:
-                while not exhausted and len(pending) < controller.limit():
-                    try:
-                        item = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
+                for item in source.take(controller.limit() - len(pending)):
                     pending[asyncio.ensure_future(controller.measure_async(fn, item))] = item
                 if not pending:
                     return
