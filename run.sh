@@ -48,10 +48,15 @@ everything() {
         failed+=("matrix venvs")
     fi
     rm -f "$prep_log"
-    timed "suite (SQLite + LocalExecutor e2e)" tier_suite --durations=25 || failed+=(suite)
+    # The whole suite in two halves side by side (the e2e tier on SQLite + LocalExecutor in the first).
+    start_job "suite: e2e, integration, unit" tier_suite tests/airflow_e2e tests/integration tests/unit --durations=15
+    start_job "suite: sandbox" tier_suite tests/sandbox --durations=25
+    wait_jobs
+    # The matrix environments side by side.
     for name in "${names[@]}"; do
-        timed "matrix $name" tier_matrix "$name" prepared || failed+=("matrix $name")
+        start_job "matrix $name" tier_matrix "$name" prepared
     done
+    wait_jobs
     timed "e2e PostgreSQL + Celery + Redis" tier_postgres_celery || failed+=(postgres-celery)
     print_timings
     [ ${#failed[@]} = 0 ] || die "failed: ${failed[*]}"

@@ -107,3 +107,41 @@ print_timings() {
     log "CI tiers"
     printf '%s\n' "${TIMINGS[@]}" >&2
 }
+
+# Jobs run side by side (the suite's halves, the matrix): most of their time is spent waiting on
+# sandboxes and Airflow processes, not on the CPU. Each job gets its own TMPDIR (so its temporary
+# files and the limiter's pace files are its own) and log; wait_jobs prints the logs in order,
+# adds each job's time to TIMINGS and its name to the caller's `failed` array when it failed.
+JOBS=()
+start_job() {  # start_job NAME FUNCTION [ARGS...]
+    local name=$1 log tmp
+    shift
+    log=$(mktemp)
+    tmp=$(mktemp -d)
+    (
+        start=$SECONDS
+        status=0
+        TMPDIR=$tmp bash -euo pipefail -c 'source ci/lib.sh && source ci/tiers.sh && "$@"' "$1" "$@" \
+            >"$log" 2>&1 || status=$?
+        printf '%d %d\n' $((SECONDS - start)) "$status" >"$log.status"
+        rm -rf "$tmp"
+    ) &
+    JOBS+=("$!|$name|$log")
+}
+wait_jobs() {
+    local entry pid name log secs status rest
+    for entry in "${JOBS[@]}"; do
+        pid=${entry%%|*}
+        rest=${entry#*|}
+        name=${rest%%|*}
+        log=${rest#*|}
+        wait "$pid" || true
+        log "$name (ran beside the others)"
+        cat "$log" >&2
+        read -r secs status <"$log.status" || { secs=0; status=1; }
+        TIMINGS+=("$(printf '%-38s %4d s  %s' "$name" "$secs" "$([ "$status" = 0 ] && echo ok || echo FAILED)")")
+        [ "$status" = 0 ] || failed+=("$name")
+        rm -f "$log" "$log.status"
+    done
+    JOBS=()
+}

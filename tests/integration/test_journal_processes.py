@@ -24,7 +24,7 @@ from tests.airflow_env import REPO_ROOT
 from tests.support.hooks import connect
 from tests.support.journal_race import TEXT, scope
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.once
 
 ROUNDS = 5
 NUMBERS = [n for n in (f"+44791112{i:04d}" for i in range(160)) if not n.endswith(("98", "99"))][:150]

@@ -17,7 +17,7 @@ from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter
 from airflow_provider_sms.hooks.shared_pacing import HostStore
 from tests.support.pacing import max_in_any_window
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.once
 
 RATE = 100.0
 PER_PROCESS = 120

@@ -27,7 +27,7 @@ from tests.support.runs import (
     xcom,
 )
 
-pytestmark = [pytest.mark.usefixtures("airflow_db", "fresh_limiters"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("airflow_db", "fresh_limiters"), pytest.mark.once]
 DAG_FILE = OPS_DAGS / "ops_failures.py"
 # A generous bound on the seconds between the outage's start and the first try's failure
 # (docs/failures.md gives the measured figure); the point is "stops", not "grinds for hours".

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.runs import OPS_DAGS, run_dag, states, use_sandbox, xcom
 
-pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.once]
 RATE = 1000
 CASES = OPS_DAGS / "hyg_cases.py"
 

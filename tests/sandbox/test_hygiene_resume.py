@@ -27,7 +27,7 @@ from airflow_provider_sms.hygiene.progress import CALLS_PER_NUMBER
 from tests.airflow_env import REPO_ROOT
 from tests.support.runs import OPS_DAGS, run_dag, use_sandbox, xcom
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.once
 
 RATE = 1000
 WORKERS = 4
