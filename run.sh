@@ -48,16 +48,19 @@ everything() {
         failed+=("matrix venvs")
     fi
     rm -f "$prep_log"
-    # The whole suite in two halves side by side (the e2e tier on SQLite + LocalExecutor in the first).
-    start_job "suite: e2e, integration, unit" tier_suite tests/airflow_e2e tests/integration tests/unit --durations=15
-    start_job "suite: sandbox" tier_suite tests/sandbox --durations=25
+    # The whole suite in two halves side by side (the e2e tier on SQLite + LocalExecutor in the
+    # first, with the hygiene tests; the other sandbox tests in the second).
+    start_job "suite: e2e, integration, unit, hygiene" tier_suite tests/airflow_e2e tests/integration \
+        tests/unit tests/sandbox/test_hygiene_*.py --durations=15
+    start_job "suite: sandbox but hygiene" tier_suite tests/sandbox --ignore-glob='tests/sandbox/test_hygiene_*' \
+        --durations=25
     wait_jobs
-    # The matrix environments side by side.
+    # The matrix environments and the PostgreSQL + Celery e2e side by side.
     for name in "${names[@]}"; do
         start_job "matrix $name" tier_matrix "$name" prepared
     done
+    start_job "e2e PostgreSQL + Celery + Redis" tier_postgres_celery
     wait_jobs
-    timed "e2e PostgreSQL + Celery + Redis" tier_postgres_celery || failed+=(postgres-celery)
     print_timings
     [ ${#failed[@]} = 0 ] || die "failed: ${failed[*]}"
 }

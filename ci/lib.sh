@@ -118,6 +118,7 @@ start_job() {  # start_job NAME FUNCTION [ARGS...]
     shift
     log=$(mktemp)
     tmp=$(mktemp -d)
+    chmod 755 "$tmp"  # PostgreSQL's test server runs as the postgres user under it
     (
         start=$SECONDS
         status=0
