@@ -12,6 +12,7 @@ already sent or paid for. See docs/failures.md.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -97,18 +98,32 @@ def fail_fast(what: str, done: Done = None) -> Iterator[None]:
 def fails_fast(what: str | Callable[[Any], str]) -> Callable[[F], F]:
     """Decorate a method (``execute``, ``poke``...): :func:`fail_fast` around each call.
 
+    When the method returns or raises, the connections pooled by the object's sync hook (its
+    ``hook`` cached property, if it made one) are closed: a batch can leave hundreds open, and
+    a server going away should see them closed when the task ends, not when they are collected.
+
     :param what: what the method does, or a function of ``self`` saying it.
     """
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with fail_fast(what(self) if callable(what) else what):
-                return func(self, *args, **kwargs)
+            try:
+                with fail_fast(what(self) if callable(what) else what):
+                    return func(self, *args, **kwargs)
+            finally:
+                _close_pooled_connections(self)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _close_pooled_connections(owner: Any) -> None:
+    hook = vars(owner).get("hook") if hasattr(owner, "__dict__") else None
+    close = getattr(hook, "close", None)
+    if callable(close) and not inspect.iscoroutinefunction(close):
+        close()
 
 
 __all__ = ["fail_fast", "fails_fast", "fatal_failure", "is_fatal", "raise_if_fatal"]

@@ -32,7 +32,12 @@ from .faults import FaultSpec
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
-DRAIN_SECONDS = 1.0  # go_down(): how long open connections may still be used
+# go_down(): how long open connections may still be used, at most. The drain ends sooner when
+# every client closed its connections (a task whose breaker opened closes its pool). Closing an
+# idle keep-alive connection while its client may still send on it cuts a request in flight
+# (an unknown outcome): the drain outlasts the clients' retry schedules (0.5 + 1 + 2 s) so
+# that, in tests, a batch has stopped starting requests before its idle connections go.
+DRAIN_SECONDS = 15.0
 
 
 def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[H11Protocol]:
@@ -117,6 +122,7 @@ class Sandbox:
         self._error: BaseException | None = None
         self._certs: certs.CertPaths | None = None
         self.down = False  # go_down() was called and come_back() not yet
+        self._outage_lock = threading.Lock()  # come_back() waits for a go_down() under way
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -217,17 +223,19 @@ class Sandbox:
     def go_down(self) -> None:
         """Simulate an outage: stop serving and refuse every connection until :meth:`come_back`.
 
-        Requests under way get their answers (uvicorn's graceful shutdown, up to 3 s); idle
-        keep-alive connections are closed; the listening socket is closed, so a new connection
-        is refused (``ConnectionNotMadeError`` in the hooks). The state (ledger, requests,
+        New connections are refused at once; requests arriving on open connections are still
+        answered, each connection then closed, until the clients closed them all or for
+        ``DRAIN_SECONDS`` (idle ones left then are closed); the listening socket is closed, so
+        a new connection is refused (``ConnectionNotMadeError`` in the hooks). The state (ledger, requests,
         reservations, accounts), the certificates and the port are kept; callbacks and inbound
         SMS waiting to be delivered are dropped.
         """
-        if self._thread is None:
-            raise RuntimeError("the sandbox is not serving: start() it (or come_back()) first")
-        self._drain()
-        self._shut_down()
-        self.down = True
+        with self._outage_lock:
+            if self._thread is None:
+                raise RuntimeError("the sandbox is not serving: start() it (or come_back()) first")
+            self._drain()
+            self._shut_down()
+            self.down = True
 
     def _drain(self) -> None:
         """Stop accepting, then let clients finish on their open connections, each closed after its answer.
@@ -254,12 +262,14 @@ class Sandbox:
             time.sleep(0.01)
 
     def come_back(self) -> None:
-        """End an outage started by :meth:`go_down`: serve again on the same port, same state and CA."""
-        if not self.down:
-            raise RuntimeError("the sandbox is not down: go_down() first")
-        self.core.draining = False
-        self._serve_in_thread()
-        self.down = False
+        """End an outage started by :meth:`go_down` (waiting for it to finish going down): serve
+        again on the same port, same state and CA."""
+        with self._outage_lock:
+            if not self.down:
+                raise RuntimeError("the sandbox is not down: go_down() first")
+            self.core.draining = False
+            self._serve_in_thread()
+            self.down = False
 
     def _shut_down(self) -> None:
         loop, server, thread = self._loop, self._server, self._thread

@@ -37,17 +37,18 @@ class Outage:
         try:
             while not self._done.wait(0.01):
                 if len(self.sandbox.ledger()) >= self.after:
-                    self.sandbox.go_down()
+                    # go_down() returns once its drain is over: the outage starts when it is called.
                     self.went_down_at = time.monotonic()
+                    self.sandbox.go_down()
                     return
         except BaseException as exc:  # reported by the test
             self.errors.append(exc)
 
     def end(self) -> None:
-        """The task's first try failed: note when, and bring the sandbox back."""
-        self.ledger_at_failure = len(self.sandbox.ledger())
+        """The task's first try failed: note when, and bring the sandbox back (once it is down)."""
         self.came_back_at = time.monotonic()
         self.sandbox.come_back()
+        self.ledger_at_failure = len(self.sandbox.ledger())
 
     @property
     def stopped_within(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -126,3 +127,52 @@ def test_the_message_says_what_to_fix() -> None:
     message = str(fatal_failure(AuthenticationError("HTTP 401"), "Sending the SMS", "0 sent."))
     assert message.startswith("Sending the SMS stopped at a fatal error that no retry can fix")
     assert "Fix the connection's login (access key id) and password (secret). 0 sent." in message
+
+
+def test_fails_fast_closes_the_pooled_connections_of_the_hook_the_method_used() -> None:
+    class Hook:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    class AsyncHook:
+        async def close(self) -> None:  # pragma: no cover - must not be called (nor awaited)
+            raise AssertionError("an async hook is closed by its own event loop")
+
+    class Op:
+        made = 0
+
+        @functools.cached_property
+        def hook(self) -> Hook:
+            Op.made += 1
+            return Hook()
+
+        @fails_fast("Sending")
+        def execute(self, *, use_hook: bool, fail: bool = False) -> str:
+            if use_hook:
+                self.hook  # noqa: B018 - made on first use
+            if fail:
+                raise ServerError("HTTP 503")
+            return "done"
+
+    op = Op()
+    assert op.execute(use_hook=True) == "done"
+    assert op.hook.closed == 1
+    with pytest.raises(ServerError):
+        op.execute(use_hook=True, fail=True)
+    assert op.hook.closed == 2  # also when the method raises
+    untouched = Op()
+    untouched.execute(use_hook=False)
+    assert "hook" not in vars(untouched)  # not made just to be closed
+    assert Op.made == 1
+
+    class AsyncOp:
+        def __init__(self) -> None:
+            self.hook = AsyncHook()
+
+        @fails_fast("Waiting")
+        def poke(self) -> bool:
+            return True
+
+    assert AsyncOp().poke() is True
