@@ -6,7 +6,9 @@ requests count). Smooth pacing — one start every ``1/rate`` seconds, never a b
 idle spell — keeps any one-second window of *starts* at or under ``rate``; a small headroom
 absorbs the jitter between the client's starts and the server's arrivals, and a busy spell
 warms up (:data:`WARM_START` of the pace, full after :data:`WARMUP`) while its first requests
-open connections and so arrive late after their starts. The limiter's state
+open connections and so arrive late after their starts. A thread that a CPU stall wakes
+after its turn starts at once and moves the turns after it (:data:`LATE_AFTER`): a stall
+wakes every waiting thread late, and their burst would overflow the window. The limiter's state
 (:class:`PaceState`) lives in a store: :class:`LocalStore` for one process, or the host's
 shared file, where every process of the host books its slots from the same schedule, so they
 share the account exactly and never discover each other through 429s.
@@ -51,6 +53,7 @@ PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
 DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
 WARMUP = 2.0  # seconds: after an idle spell the pace ramps up to full over this long...
 WARM_START = 0.75  # ...from this fraction of it, while the first connections are being opened
+LATE_AFTER = 0.015  # seconds: a thread that runs this long after its turn gives the schedule up
 _CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
 _MAX_DOUBLINGS = 10.0
 
@@ -205,9 +208,10 @@ class AdaptiveRateLimiter:
             start, generation, now = self._book()
             if start > now:
                 self._sleep(start - now)
-            if self._confirm(start, generation):
+            started = self._confirm(start, generation)
+            if started is not None:
                 _count_wait(self._clock() - entered)
-                return start
+                return started
 
     async def acquire_async(self) -> float:
         """Wait, without blocking the event loop, until a request may start; return the start time."""
@@ -216,9 +220,10 @@ class AdaptiveRateLimiter:
             start, generation, now = self._book()
             if start > now:
                 await asyncio.sleep(start - now)
-            if self._confirm(start, generation):
+            started = self._confirm(start, generation)
+            if started is not None:
                 _count_wait(self._clock() - entered)
-                return start
+                return started
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
         """The server answered 429: the account's window is full, slow down to our share of it.
@@ -287,13 +292,26 @@ class AdaptiveRateLimiter:
             return 1.0
         return WARM_START + (1.0 - WARM_START) * max(into, 0.0) / WARMUP
 
-    def _confirm(self, start: float, generation: int) -> bool:
+    def _confirm(self, start: float, generation: int) -> float | None:
+        """Take the turn booked at ``start``: the start time, or ``None`` if the turn was voided.
+
+        A thread that runs more than :data:`LATE_AFTER` after its turn (a CPU stall: the
+        garbage collector, a busy host) would start beside the turns booked after it, and
+        a stall makes every waiting thread late at once: their burst overflows the server's
+        window although the schedule never did. The late thread starts now and voids the
+        turns booked after its own; the others book again from now, one pace apart.
+        """
         with self._state() as s:
             if generation != s.generation:
-                return False
+                return None
+            now = self._clock()
+            if now - start > LATE_AFTER:
+                start = now
+                s.generation += 1
+                s.next_start = now + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, now))
             s.starts.append(start)
             self._forget_before(s, start - WINDOW)
-            return True
+            return start
 
     @staticmethod
     def _forget_before(s: PaceState, horizon: float) -> None:

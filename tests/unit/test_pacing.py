@@ -117,6 +117,34 @@ def test_acquire_waits_for_the_next_slot(clock: FakeClock) -> None:
     assert clock() - first == pytest.approx(2 / 9.7)  # by sleeping on the injected clock
 
 
+def test_threads_a_stall_wakes_late_start_a_pace_apart_not_in_a_burst(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    pace = 1 / (30 * pacing.HEADROOM)
+    # Five threads booked the next five turns (what acquire() does first)...
+    booked = [lim._book() for _ in range(5)]
+    assert [b - a for (a, _, _), (b, _, _) in itertools.pairwise(booked)] == pytest.approx([pace] * 4)
+    # ...and a CPU stall wakes them all 0.2 s after the last of those turns.
+    clock.advance(booked[-1][0] + 0.2 - clock())
+    stall_end = clock()
+    starts = []
+    for start, generation, _ in booked:
+        # What acquire() does after its sleep: take the turn, or book again when it was voided.
+        started = lim._confirm(start, generation)
+        while started is None:
+            start, generation, now = lim._book()
+            clock.sleep(max(start - now, 0.0))
+            started = lim._confirm(start, generation)
+        starts.append(started)
+    assert starts[0] == stall_end  # the first one late starts at once...
+    assert [b - a for a, b in itertools.pairwise(starts)] == pytest.approx([pace] * 4)  # ...then a pace apart
+    assert max_in_any_window(starts) <= 30
+    # On time, a turn is taken as booked.
+    start, generation, now = lim._book()
+    clock.sleep(start - now)
+    assert lim._confirm(start, generation) == start
+
+
 def test_a_429_cuts_to_the_admitted_share_voids_booked_slots_and_pauses(clock: FakeClock) -> None:
     lim = limiter(clock)
     # Another process holds most of the window: we started 10 requests in the last second.
