@@ -53,6 +53,8 @@ PROBE_SLOPE = 0.15  # requests/s gained per second beyond the share, at first...
 DOUBLING_TIME = 6.0  # ...doubling every 6 quiet seconds, to take up capacity others left
 WARMUP = 2.0  # seconds: after an idle spell the pace ramps up to full over this long...
 WARM_START = 0.75  # ...from this fraction of it, while the first connections are being opened
+REBOOK_CHECK = 0.5  # seconds: a thread waiting longer for its turn looks this often whether it still holds it
+RESPACE_STEP = 1.25  # the pace recovering by this factor voids the turns booked at the slower pace
 LATE_AFTER = 0.015  # seconds: a thread that runs this long after its turn gives the schedule up
 _CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
 _MAX_DOUBLINGS = 10.0
@@ -77,11 +79,12 @@ class PaceState:
     starts: deque[float] = field(default_factory=deque)  # starts in the last window
     throttles: deque[float] = field(default_factory=deque)  # 429s in the last window
     warm_from: float = -math.inf  # when the last busy spell began
+    paused_until: float = -math.inf  # no start before (a 429's pause, its Retry-After)
 
     def reset(self, ceiling: float, now: float) -> None:
         """Start afresh: the full pace, no history."""
         self.rate = self.share = ceiling
-        self.next_start = self.cut_time = self.cut_start = self.warm_from = -math.inf
+        self.next_start = self.cut_time = self.cut_start = self.warm_from = self.paused_until = -math.inf
         self.last_update = now
         self.floor = MIN_RATE
         self.starts.clear()
@@ -202,28 +205,45 @@ class AdaptiveRateLimiter:
             return min(s.rate, self._ceiling)
 
     def acquire(self) -> float:
-        """Block the calling thread until it may start a request; return the start time."""
+        """Block the calling thread until it may start a request; return the start time.
+
+        A turn far ahead is waited for in steps of :data:`REBOOK_CHECK`: when the turns were
+        voided meanwhile (a 429, or the pace recovering), the thread books again at once
+        instead of sleeping until a turn spaced at a pace that no longer holds.
+        """
         entered = self._clock()
         while True:
             start, generation, now = self._book()
-            if start > now:
-                self._sleep(start - now)
-            started = self._confirm(start, generation)
-            if started is not None:
-                _count_wait(self._clock() - entered)
-                return started
+            while start - now > REBOOK_CHECK:
+                self._sleep(REBOOK_CHECK)
+                now = max(self._clock(), now + REBOOK_CHECK)  # a sleep lasts at least as long
+                if self._voided(generation):
+                    break
+            else:
+                if start > now:
+                    self._sleep(start - now)
+                started = self._confirm(start, generation)
+                if started is not None:
+                    _count_wait(self._clock() - entered)
+                    return started
 
     async def acquire_async(self) -> float:
         """Wait, without blocking the event loop, until a request may start; return the start time."""
         entered = self._clock()
         while True:
             start, generation, now = self._book()
-            if start > now:
-                await asyncio.sleep(start - now)
-            started = self._confirm(start, generation)
-            if started is not None:
-                _count_wait(self._clock() - entered)
-                return started
+            while start - now > REBOOK_CHECK:
+                await asyncio.sleep(REBOOK_CHECK)
+                now = max(self._clock(), now + REBOOK_CHECK)
+                if self._voided(generation):
+                    break
+            else:
+                if start > now:
+                    await asyncio.sleep(start - now)
+                started = self._confirm(start, generation)
+                if started is not None:
+                    _count_wait(self._clock() - entered)
+                    return started
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
         """The server answered 429: the account's window is full, slow down to our share of it.
@@ -242,13 +262,17 @@ class AdaptiveRateLimiter:
             self._forget_before(s, now - WINDOW)
             resume = now + max(retry_after or 0.0, 0.0)
             started = [start for start in s.starts if start <= now]
-            if started_at is not None and started_at < s.cut_time and now - s.cut_time < WINDOW:
-                # Sent before the last slow-down and refused: the share estimated then counted
-                # it as admitted. Correct that estimate; the pause is already on.
-                known = _admitted_before(s, started, s.cut_start, now)
-                admitted = max(0.0, known - len(s.throttles))
-                s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
-                s.share = min(s.share, max(s.rate, float(admitted)))
+            if started_at is not None and started_at < s.cut_time:
+                # Sent before the last slow-down and refused: the pace then explains it, and the
+                # slow-down answered it already (a slow API answers 429s for seconds after the
+                # cut; each must not cut again). Only while the window of the cut is still known
+                # exactly, correct the share estimated then, which counted this one as admitted.
+                if now - s.cut_time < WINDOW and now - started_at <= WINDOW:
+                    known = _admitted_before(s, started, s.cut_start, now)
+                    admitted = max(0.0, known - len(s.throttles))
+                    s.rate = min(s.rate, max(SHARE_FACTOR * admitted, s.floor))
+                    s.share = min(s.share, max(s.rate, float(admitted)))
+                s.paused_until = max(s.paused_until, resume)
                 s.next_start = max(s.next_start, resume)
                 return
             if now - s.cut_time >= CUT_COOLDOWN:
@@ -263,6 +287,7 @@ class AdaptiveRateLimiter:
             # Slots booked at the old pace are void. The server's window frees up as the
             # requests in it turn one second old: start again when our oldest one does.
             s.generation += 1
+            s.paused_until = max(s.paused_until, resume)
             s.next_start = resume
             if started:
                 s.next_start = max(resume, started[-1] + 1.0 / s.rate, started[0] + WINDOW)
@@ -292,6 +317,11 @@ class AdaptiveRateLimiter:
             return 1.0
         return WARM_START + (1.0 - WARM_START) * max(into, 0.0) / WARMUP
 
+    def _voided(self, generation: int) -> bool:
+        """Whether the turns booked in ``generation`` were voided since."""
+        with self._state() as s:
+            return s.generation != generation
+
     def _confirm(self, start: float, generation: int) -> float | None:
         """Take the turn booked at ``start``: the start time, or ``None`` if the turn was voided.
 
@@ -320,6 +350,22 @@ class AdaptiveRateLimiter:
                 events.popleft()
 
     def _recover(self, s: PaceState, now: float) -> None:
+        """Advance the pace from the last update to ``now``; when it rose by :data:`RESPACE_STEP`,
+        void the turns booked at the slower pace.
+
+        After a cut, every waiting thread books a turn at the slow pace: hundreds of them, at a
+        few per second, fill the schedule for a minute, and a pace that recovered in seconds
+        would only apply after it. Voided, they book again (within :data:`REBOOK_CHECK`) at the
+        pace of now, never before the pause a 429 asked for.
+        """
+        before = s.rate
+        self._raise_pace(s, now)
+        if s.rate > before and _step(s.rate) > _step(before):
+            s.generation += 1
+            last = s.starts[-1] if s.starts else -math.inf
+            s.next_start = max(now, s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
+
+    def _raise_pace(self, s: PaceState, now: float) -> None:
         """Advance the pace from the last update to ``now`` (the same curve however often called)."""
         start, s.last_update = s.last_update, now
         if now <= start or s.rate >= self._ceiling:
@@ -344,6 +390,11 @@ class AdaptiveRateLimiter:
         )
         gained = PROBE_SLOPE * DOUBLING_TIME / math.log(2) * (curved + straight)
         s.rate = min(self._ceiling, s.rate + gained)
+
+
+def _step(rate: float) -> int:
+    """Which of the pace's :data:`RESPACE_STEP` steps ``rate`` is on."""
+    return math.floor(math.log(rate) / math.log(RESPACE_STEP))
 
 
 def _admitted_before(s: PaceState, started: list[float], refused_at: float | None, now: float) -> float:

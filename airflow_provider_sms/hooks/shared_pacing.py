@@ -44,10 +44,11 @@ except ImportError:  # pragma: no cover - Windows
 log = logging.getLogger(__name__)
 
 _MAGIC = b"SMSP"
-_VERSION = 2
+_VERSION = 3
 # magic, version, boot id, rate, share, next_start, last_update, cut_time, cut_start, floor,
-# warm_from, generation, number of starts, number of 429s; then the starts and the 429 times.
-_HEADER = struct.Struct("<4sH16s8dQII")
+# warm_from, paused_until, generation, number of starts, number of 429s; then the starts and
+# the 429 times.
+_HEADER = struct.Struct("<4sH16s9dQII")
 _MAX_EVENTS = 1_000_000
 
 
@@ -75,6 +76,7 @@ def encode(state: PaceState) -> bytes:
         state.cut_start,
         state.floor,
         state.warm_from,
+        state.paused_until,
         state.generation,
         len(state.starts),
         len(state.throttles),
@@ -92,7 +94,7 @@ def decode(data: bytes) -> PaceState | None:
         return None
     if len(data) != _HEADER.size + 8 * (n_starts + n_throttles):
         return None
-    rate, share, next_start, last_update, cut_time, cut_start, floor, warm_from = numbers
+    rate, share, next_start, last_update, cut_time, cut_start, floor, warm_from, paused_until = numbers
     if not all(math.isfinite(x) and x > 0 for x in (rate, share, floor)) or not math.isfinite(last_update):
         return None
     events = struct.unpack_from(f"<{n_starts + n_throttles}d", data, _HEADER.size)
@@ -108,6 +110,7 @@ def decode(data: bytes) -> PaceState | None:
         deque(events[:n_starts]),
         deque(events[n_starts:]),
         warm_from,
+        paused_until,
     )
 
 

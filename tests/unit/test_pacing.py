@@ -198,6 +198,46 @@ def test_429s_within_a_window_of_a_cut_do_not_compound(clock: FakeClock) -> None
     assert lim.acquire() == pytest.approx(oldest + 1.0)
 
 
+def test_a_slow_api_s_late_429s_to_requests_sent_before_a_cut_never_cut_again(clock: FakeClock) -> None:
+    """Answers in 3 s: the 429s of one crowded second keep arriving for seconds after the cut."""
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    starts = [lim.acquire() for _ in range(120)]  # four seconds at the pace
+    lim.on_throttled(started_at=starts[-90])  # answered 3 s after it started
+    cut = lim.rate
+    assert cut >= pacing.SHARE_FACTOR * (29 - 1) * 0.99
+    for neighbour in (89, 88, 87, 86):  # the neighbours' 429s, over the next two and a half seconds
+        clock.advance(0.6)
+        lim.on_throttled(started_at=starts[-neighbour])
+    assert lim.rate >= cut  # recovering; each late 429 cutting again would end at the floor
+    assert lim.throttled_count == 5
+
+
+def test_turns_booked_at_a_slow_pace_are_booked_again_as_the_pace_recovers(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    lim.on_throttled()  # nothing of ours admitted: a quarter of the pace
+    slow = lim.rate
+    # 150 waiting threads book a turn each at the slow pace: twenty seconds of turns...
+    booked = [lim._book() for _ in range(150)]
+    assert booked[-1][0] - clock.now > 19
+    began = clock.now
+    started = lim.acquire()  # ...and one more thread: its first turn would come after all of them.
+    # As the pace recovered by a step, the turns were voided and it booked again, at the new pace.
+    assert started - began < 10
+    assert lim.rate > slow
+    following = lim.acquire()
+    assert following - started == pytest.approx(1 / lim.rate, rel=0.05)
+
+
+def test_booking_again_never_ends_a_retry_after_pause_early(clock: FakeClock) -> None:
+    lim = limiter(clock)
+    throttled_at = clock.now
+    lim.on_throttled(retry_after=20.0)
+    slow = lim.rate
+    assert lim.acquire() == pytest.approx(throttled_at + 20.0)
+    assert pacing._step(lim.rate) > pacing._step(slow)  # the pace recovered meanwhile: turns were voided
+
+
 def test_a_cut_never_goes_below_a_quarter_at_once_nor_below_the_minimum(clock: FakeClock) -> None:
     lim = limiter(clock)
     lim.on_throttled()  # nothing of ours admitted in the window
