@@ -113,9 +113,8 @@ class V1Gate:
             core.refused[error or c.ERROR_AUTHENTICATION_REQUIRED] += 1
             await asyncio.sleep(core.latency_seconds())
             response = error_response(error or c.ERROR_AUTHENTICATION_REQUIRED)
-            if error == c.ERROR_TOO_MANY_REQUESTS:
-                response.headers["Retry-After"] = "1"
-            elif error == c.ERROR_AUTHENTICATION_REQUIRED:
+            # A 429 carries no Retry-After: the API reference documents none.
+            if error == c.ERROR_AUTHENTICATION_REQUIRED:
                 response.headers["WWW-Authenticate"] = 'Basic realm="sms-api"'
             await response(scope, receive, send)
             return

@@ -46,7 +46,7 @@ def test_burst_gets_429(sandbox: Sandbox) -> None:
     assert limited, f"no 429 in a burst of 100 in {elapsed:.2f}s"
     for r in limited:
         assert r.json() == {"errorCode": 4, "errorReason": "Too many requests"}
-        assert r.headers["Retry-After"] == "1"
+        assert "Retry-After" not in r.headers  # the API reference documents none
     # At most 30 admitted per second: the burst took ``elapsed`` seconds.
     assert len(ok) <= 30 * (int(elapsed) + 1)
     # Refused requests are not processed: the ledger only has the admitted ones.
