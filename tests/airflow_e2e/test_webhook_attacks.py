@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import uuid
@@ -20,6 +18,7 @@ import pytest
 
 from tests.airflow_e2e.cluster import AIRFLOW, free_port, wait_until
 from tests.airflow_e2e.conftest import Deployment
+from tests.support.servers import stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -260,13 +259,7 @@ def second_api_server(deployment: Deployment, secret: str) -> Iterator[tuple[str
             wait_until("the second API server", up, 120, interval=1)
         yield base_url, log_path
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc, grace=15)
 
 
 def test_an_api_server_with_a_base64_secret_says_at_start_up_why_it_refuses_everything(

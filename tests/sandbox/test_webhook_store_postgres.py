@@ -12,11 +12,9 @@ when there are none. The Airflow tables are created from Airflow's models.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,6 +32,7 @@ from airflow_provider_sms.plugins.dashboard_data import Window, build_dashboard,
 from airflow_provider_sms.plugins.store import EventKey, MetadataEventStore, SaveOutcome
 from airflow_provider_sms.summaries import receipt_key as digest
 from tests.support.databases import at_once, create_airflow_tables, session_scope
+from tests.support.servers import stop_process_group
 from tests.support.traffic import a_day_of_traffic, add_summary, counted_afresh, save, table_contents
 
 pytest.importorskip("psycopg")
@@ -103,13 +102,7 @@ def postgres() -> Iterator[sa.Engine]:
         engine.dispose()
     finally:
         if server is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server, grace=20)
         shutil.rmtree(home, ignore_errors=True)
 
 

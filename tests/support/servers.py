@@ -1,5 +1,6 @@
 """Local servers for tests, on loopback, in threads: an ASGI app (the webhook plugin's) over
-HTTP, and a scripted HTTPS server for the hooks' transport edge cases."""
+HTTP, and a scripted HTTPS server for the hooks' transport edge cases; and how to stop a server
+run as a process of its own."""
 
 from __future__ import annotations
 
@@ -7,15 +8,31 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import os
+import signal
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+
+
+def stop_process_group(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM the process group that ``proc`` leads (started with ``start_new_session=True``),
+    wait up to ``grace`` seconds, then SIGKILL the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
