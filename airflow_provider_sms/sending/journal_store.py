@@ -112,14 +112,7 @@ class JournalStore:
         return sorted(a for a in found if a is not None)
 
     def read(self, key: str, attempt: int) -> JournalEntry | None:
-        path = self.path(key, attempt)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return None
-        except Exception as exc:
-            raise JournalError(f"Cannot read the send journal entry {path}: {exc}") from exc
-        return JournalEntry.from_json(key, text, attempt)
+        return _read_entry(self.path(key, attempt), key, attempt)
 
     def latest(self, key: str, start: int | None = None) -> JournalEntry | None:
         """The latest attempt of ``key``.
@@ -214,16 +207,9 @@ class JournalStore:
         return canonical_key([s.dag_id, s.run_id, s.task_id, s.map_index, number, kind, dict(content)])
 
     def read_legacy(self, key: str) -> JournalEntry | None:
-        path = self.legacy_folder / f"{key}.json"
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return None
-        except Exception as exc:
-            raise JournalError(f"Cannot read the send journal entry {path}: {exc}") from exc
-        entry = JournalEntry.from_json(key, text, attempt=0)
+        entry = _read_entry(self.legacy_folder / f"{key}.json", key, attempt=0)
         # Its owner is this map index; any later attempt goes to the new layout as attempt 1.
-        return dataclasses.replace(entry, map_index=self.scope.map_index)
+        return None if entry is None else dataclasses.replace(entry, map_index=self.scope.map_index)
 
     def _names(self, folder: ObjectStoragePath) -> list[str]:
         try:
@@ -239,6 +225,17 @@ class JournalStore:
     def _attempt_of(name: str) -> int | None:
         match = _ENTRY.match(name)
         return int(match.group(2)) if match else None
+
+
+def _read_entry(path: ObjectStoragePath, key: str, attempt: int) -> JournalEntry | None:
+    """The entry in ``path``; ``None`` when there is no such file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        raise JournalError(f"Cannot read the send journal entry {path}: {exc}") from exc
+    return JournalEntry.from_json(key, text, attempt)
 
 
 def _name(path: ObjectStoragePath) -> str:
