@@ -89,7 +89,7 @@ class PaceState:
 class LimiterWaits:
     """What the limiters made one piece of work wait (see :func:`measure_waits`)."""
 
-    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``
+    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``, and in retry pauses
     requests: int = 0  # requests that started
 
 
@@ -109,6 +109,18 @@ def measure_waits() -> Iterator[LimiterWaits]:
         yield waits
     finally:
         _waits.reset(token)
+
+
+def count_pause(seconds: float) -> None:
+    """Count time that is not the API's answer time as a wait: a retry's pause (backoff,
+    ``Retry-After``), opening a connection.
+
+    A 429 answered with ``Retry-After: 1`` would otherwise read as a one-second answer: the
+    in-flight count would jump several-fold (more threads, more CPU, later starts, more 429s).
+    """
+    waits = _waits.get()
+    if waits is not None:
+        waits.seconds += max(seconds, 0.0)
 
 
 def _count_wait(seconds: float) -> None:
@@ -203,8 +215,10 @@ class AdaptiveRateLimiter:
         entered = self._clock()
         while True:
             start, generation, now = self._book()
-            if start > now:
-                self._sleep(start - now)
+            if start <= now:  # a turn already due was taken with the booking (one lock, not two)
+                _count_wait(now - entered)
+                return start
+            self._sleep(start - now)
             if self._confirm(start, generation):
                 _count_wait(self._clock() - entered)
                 return start
@@ -214,8 +228,10 @@ class AdaptiveRateLimiter:
         entered = self._clock()
         while True:
             start, generation, now = self._book()
-            if start > now:
-                await asyncio.sleep(start - now)
+            if start <= now:
+                _count_wait(now - entered)
+                return start
+            await asyncio.sleep(start - now)
             if self._confirm(start, generation):
                 _count_wait(self._clock() - entered)
                 return start
@@ -265,12 +281,17 @@ class AdaptiveRateLimiter:
     # --- internals ---------------------------------------------------------------------------
 
     def _book(self) -> tuple[float, int, float]:
+        """Book the next free slot; one that is due already is taken at once (confirmed: no
+        slow-down can come between, the state is held)."""
         with self._state() as s:
             now = self._clock()
             if s.next_start < now - WINDOW:
                 s.warm_from = now  # idle for a window: a busy spell begins
             start = max(now, s.next_start)
             s.next_start = start + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, start))
+            if start <= now:
+                s.starts.append(start)
+                self._forget_before(s, start - WINDOW)
             return start, s.generation, now
 
     @staticmethod
