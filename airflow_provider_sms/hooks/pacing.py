@@ -91,6 +91,7 @@ class LimiterWaits:
 
     seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``, and in retry pauses
     requests: int = 0  # requests that started
+    late: float = 0.0  # the most a sleeper woke after its turn (the process short of CPU)
 
 
 _waits: ContextVar[LimiterWaits | None] = ContextVar("sms_api_limiter_waits", default=None)
@@ -123,10 +124,11 @@ def count_pause(seconds: float) -> None:
         waits.seconds += max(seconds, 0.0)
 
 
-def _count_wait(seconds: float) -> None:
+def _count_wait(seconds: float, late: float = 0.0) -> None:
     waits = _waits.get()
     if waits is not None:
         waits.seconds += max(seconds, 0.0)
+        waits.late = max(waits.late, late)
         waits.requests += 1
 
 
@@ -220,7 +222,8 @@ class AdaptiveRateLimiter:
                 return start
             self._sleep(start - now)
             if self._confirm(start, generation):
-                _count_wait(self._clock() - entered)
+                woke = self._clock()
+                _count_wait(woke - entered, late=woke - start)
                 return start
 
     async def acquire_async(self) -> float:
@@ -233,7 +236,8 @@ class AdaptiveRateLimiter:
                 return start
             await asyncio.sleep(start - now)
             if self._confirm(start, generation):
-                _count_wait(self._clock() - entered)
+                woke = self._clock()
+                _count_wait(woke - entered, late=woke - start)
                 return start
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:

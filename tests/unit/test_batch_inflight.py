@@ -22,7 +22,7 @@ from airflow_provider_sms.batch.inflight import (
     run_adaptive_async,
 )
 from airflow_provider_sms.exceptions import RateLimitError
-from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, measure_waits
+from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, LimiterWaits, measure_waits
 from airflow_provider_sms.hooks.retrying import retry_arguments
 
 
@@ -150,6 +150,40 @@ def test_a_retry_after_a_429_is_not_taken_for_a_slow_api() -> None:
     assert attempts == 40
     assert controller.latency() == pytest.approx(0.2)  # was 0.7 with the pause counted
     assert controller.limit() <= math.ceil(300 * 0.2 * HEADROOM) + SPARE + 1  # not 300 * 0.7 * 1.5
+
+
+def test_a_process_short_of_cpu_holds_its_count_instead_of_growing_it() -> None:
+    """Turns taken late (the limiter's sleepers woke after their slot) mean this process is slow,
+    not the API: its answers look slower, and more threads would only make that worse."""
+    clock = FakeClock()
+    controller = InFlightController(300, clock=clock)
+    settled(controller, 0.2)
+    grown = []
+    for late in (0.0, 0.1):
+        for _ in range(50):
+            controller.observe_lateness(late)
+        tokens = [controller._begin() for _ in range(60)]
+        for _ in range(200):
+            controller.observe(1.0)  # the answers look five times slower
+        grown.append(controller.limit())
+        for token, began in tokens:
+            controller._end(token, began, LimiterWaits())
+        settled(controller, 0.2)
+    assert grown[0] == MAX_IN_FLIGHT or grown[0] >= math.ceil(300 * 1.0 * HEADROOM)  # on time: it grows
+    assert grown[1] == 60  # late: it holds the 60 in flight
+
+
+def test_the_limiter_reports_how_late_its_sleepers_woke() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(10, headroom=1.0, clock=clock, sleep=lambda s: clock.sleep(s + 0.05))
+    limiter.acquire()
+    with measure_waits() as waits:
+        limiter.acquire()  # sleeps until its turn, and wakes 50 ms after it
+    assert waits.late == pytest.approx(0.05)
+    with measure_waits() as waits:
+        clock.sleep(1.0)
+        limiter.acquire()  # due at once: not late
+    assert waits.late == 0.0
 
 
 def test_before_the_first_answer_the_oldest_wait_bounds_the_latency() -> None:
