@@ -49,7 +49,8 @@ FALL = 0.05  # ...a speed-up slowly, so that one fast answer does not starve the
 TICK = 0.1  # seconds: how often a runner waiting for answers looks at the count again
 FIRST_ANSWER_WAIT = 0.25  # seconds: one piece of work alone first, for this long at most
 STARVED = 0.02  # seconds: turns taken this late on average mean the process is short of CPU...
-LATE_WEIGHT = 0.1  # ...(a running average of how late each piece's sleepers woke)
+LATE_WEIGHT = 0.1  # ...(a running average of how late each piece's sleepers woke)...
+STARVED_AFTER = 20  # ...over at least this many pieces of work: one stall is not a verdict
 
 __all__ = [
     "MAX_IN_FLIGHT",
@@ -132,6 +133,7 @@ class InFlightController:
         self._next_token = 0
         self._outstanding: dict[int, float] = {}  # token -> when the piece of work began
         self._late = 0.0  # running average of how late the limiter's sleepers woke
+        self._late_samples = 0
         self.peak = 0  # the most pieces of work in flight at once
 
     # -- the estimate ---------------------------------------------------------------------
@@ -160,14 +162,15 @@ class InFlightController:
         return max(self.minimum, min(self.maximum, wanted))
 
     def starved(self) -> bool:
-        """Whether the limiter's sleepers wake late (on average more than :data:`STARVED`): the
-        process, not the API, is what is slow."""
-        return self._late > STARVED
+        """Whether the limiter's sleepers wake late (on average more than :data:`STARVED`, over
+        :data:`STARVED_AFTER` pieces of work at least): the process, not the API, is what is slow."""
+        return self._late_samples >= STARVED_AFTER and self._late > STARVED
 
     def observe_lateness(self, late: float) -> None:
         """Account for how late a finished piece of work's turns were taken (seconds)."""
         with self._lock:
             self._late += LATE_WEIGHT * (max(late, 0.0) - self._late)
+            self._late_samples += 1
 
     def observe(self, seconds: float, requests: int = 1) -> None:
         """Account for a finished piece of work: ``seconds`` of answers (limiter waits left out)

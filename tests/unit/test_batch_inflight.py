@@ -17,6 +17,7 @@ from airflow_provider_sms.batch.inflight import (
     MAX_IN_FLIGHT,
     MIN_IN_FLIGHT,
     SPARE,
+    STARVED_AFTER,
     InFlightController,
     run_adaptive,
     run_adaptive_async,
@@ -170,6 +171,13 @@ def test_a_process_short_of_cpu_holds_its_count_instead_of_growing_it() -> None:
             controller._end(token, began, LimiterWaits())
         settled(controller, 0.2)
     assert grown[0] == MAX_IN_FLIGHT or grown[0] >= math.ceil(300 * 1.0 * HEADROOM)  # on time: it grows
+    fresh = InFlightController(300, clock=clock)
+    settled(fresh, 0.2)
+    for _ in range(STARVED_AFTER - 1):
+        fresh.observe_lateness(1.0)
+    assert not fresh.starved()  # a few stalls are not a verdict
+    fresh.observe_lateness(1.0)
+    assert fresh.starved()
     assert grown[1] == 60  # late: it holds the 60 in flight
 
 
