@@ -44,6 +44,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 # Airflow reads its home on import: never the user's ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="latency-sweep-airflow-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -65,13 +67,25 @@ def sandbox(rate: int, latency_ms: str) -> Iterator[None]:
         conn = json.loads(info["airflow_conn"])
         conn["extra"]["rate_limit"] = rate
         os.environ["AIRFLOW_CONN_SMS_API_DEFAULT"] = json.dumps(conn)
+        Recorder.server = psutil.Process(proc.pid)
         yield
     finally:
+        Recorder.server = None
         stop_sandbox(proc)
+
+
+def _cpu_seconds(process: psutil.Process | None) -> float:
+    """User + system CPU seconds of ``process`` (this one when ``None``), all its threads."""
+    if process is None:
+        return time.process_time()
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 class Recorder:
     """Start times from the hook's limiter, and the most work in flight, for one batch."""
+
+    server: psutil.Process | None = None  # the sandbox's process, for its CPU time
 
     def __init__(self) -> None:
         self.starts: list[float] = []
@@ -116,6 +130,7 @@ class Recorder:
         self.late.clear()
         self.peak = 0
         self._cpu = time.process_time()
+        self._server_cpu = _cpu_seconds(self.server) if self.server is not None else math.nan
 
     def figures(self, rate: float, wall: float, throttled: int) -> dict[str, Any]:
         starts = sorted(self.starts)
@@ -128,6 +143,11 @@ class Recorder:
             "peak": self.peak,
             "seconds": wall,
             "cpu_ms": (time.process_time() - self._cpu) * 1000 / max(len(starts), 1),
+            "server_cpu_ms": (
+                (_cpu_seconds(self.server) - self._server_cpu) * 1000 / max(len(starts), 1)
+                if self.server is not None
+                else math.nan
+            ),
             "late": sum(1 for late in self.late if late > LATE),
         }
 
@@ -225,7 +245,9 @@ def show(label: str, f: dict[str, Any], target: float) -> None:
     print(
         f"  {label:<32} achieved/limit {f['achieved']:.3f} (target >= {target}), wall {f['wall']:.3f}, "
         f"429s {f['throttled']}, peak in flight {f['peak']}, {f['requests']} requests in "
-        f"{f['seconds']:.1f} s, client CPU {f['cpu_ms']:.2f} ms/request, started late {f['late']}{extra}",
+        f"{f['seconds']:.1f} s, client CPU {f['cpu_ms']:.2f} ms/request, "
+        f"sandbox CPU {f['server_cpu_ms']:.2f} ms/request, "
+        f"started late {f['late']}{extra}",
         flush=True,
     )
 

@@ -48,6 +48,9 @@ RISE = 0.3  # weight of a slower answer in the running estimate: a slowdown is f
 FALL = 0.05  # ...a speed-up slowly, so that one fast answer does not starve the pace
 TICK = 0.1  # seconds: how often a runner waiting for answers looks at the count again
 FIRST_ANSWER_WAIT = 0.25  # seconds: one piece of work alone first, for this long at most
+STARVED = 0.02  # seconds: turns taken this late on average mean the process is short of CPU...
+LATE_WEIGHT = 0.1  # ...(a running average of how late each piece's sleepers woke)...
+STARVED_AFTER = 20  # ...over at least this many pieces of work: one stall is not a verdict
 
 __all__ = [
     "MAX_IN_FLIGHT",
@@ -129,6 +132,8 @@ class InFlightController:
         self._completed = 0  # pieces of work finished, with requests or without
         self._next_token = 0
         self._outstanding: dict[int, float] = {}  # token -> when the piece of work began
+        self._late = 0.0  # running average of how late the limiter's sleepers woke
+        self._late_samples = 0
         self.peak = 0  # the most pieces of work in flight at once
 
     # -- the estimate ---------------------------------------------------------------------
@@ -149,7 +154,23 @@ class InFlightController:
         if self._completed == 0 and self._measured == 0 and self._oldest_age() < FIRST_ANSWER_WAIT:
             return 1
         wanted = math.ceil(self.rate_limit * self.latency() * HEADROOM) + SPARE
+        if self.starved():
+            # Short of CPU: answers look slower because this process is, and more threads would
+            # only make it worse (and bunch its starts, which overflows the API's window). Hold.
+            with self._lock:
+                wanted = min(wanted, len(self._outstanding))
         return max(self.minimum, min(self.maximum, wanted))
+
+    def starved(self) -> bool:
+        """Whether the limiter's sleepers wake late (on average more than :data:`STARVED`, over
+        :data:`STARVED_AFTER` pieces of work at least): the process, not the API, is what is slow."""
+        return self._late_samples >= STARVED_AFTER and self._late > STARVED
+
+    def observe_lateness(self, late: float) -> None:
+        """Account for how late a finished piece of work's turns were taken (seconds)."""
+        with self._lock:
+            self._late += LATE_WEIGHT * (max(late, 0.0) - self._late)
+            self._late_samples += 1
 
     def observe(self, seconds: float, requests: int = 1) -> None:
         """Account for a finished piece of work: ``seconds`` of answers (limiter waits left out)
@@ -187,6 +208,8 @@ class InFlightController:
         with self._lock:
             self._outstanding.pop(token, None)
             self._completed += 1
+        if waits.requests:
+            self.observe_lateness(waits.late)
         self.observe(elapsed - waits.seconds, waits.requests)
 
     def measure(self, fn: Callable[[T], R], item: T) -> R:

@@ -33,6 +33,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from airflow_provider_sms.hooks.pacing import count_pause
+
 
 class DeadlinePassedError(ConnectionAbortedError):
     """The request's deadline passed before its bytes were written: nothing was sent."""
@@ -205,10 +207,15 @@ class _WatchedConnection(HTTPSConnection):
         return sock
 
     def connect(self) -> None:
+        began = time.monotonic()
         try:
             super().connect()
         finally:
             _watchdog.handshake_done(self)
+            # Opening a connection (TCP and TLS handshakes) is paid once per connection, not per
+            # answer: a batch that counted it as answer time would open more connections to
+            # cover it, each with its own handshake, and read its own CPU load as a slow API.
+            count_pause(time.monotonic() - began)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watchdog.watch_request(self)

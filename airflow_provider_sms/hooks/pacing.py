@@ -95,8 +95,9 @@ class PaceState:
 class LimiterWaits:
     """What the limiters made one piece of work wait (see :func:`measure_waits`)."""
 
-    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``
+    seconds: float = 0.0  # spent in ``acquire`` / ``acquire_async``, and in retry pauses
     requests: int = 0  # requests that started
+    late: float = 0.0  # the most a sleeper woke after its turn (the process short of CPU)
 
 
 _waits: ContextVar[LimiterWaits | None] = ContextVar("sms_api_limiter_waits", default=None)
@@ -117,10 +118,23 @@ def measure_waits() -> Iterator[LimiterWaits]:
         _waits.reset(token)
 
 
-def _count_wait(seconds: float) -> None:
+def count_pause(seconds: float) -> None:
+    """Count time that is not the API's answer time as a wait: a retry's pause (backoff,
+    ``Retry-After``), opening a connection.
+
+    A 429 answered with ``Retry-After: 1`` would otherwise read as a one-second answer: the
+    in-flight count would jump several-fold (more threads, more CPU, later starts, more 429s).
+    """
     waits = _waits.get()
     if waits is not None:
         waits.seconds += max(seconds, 0.0)
+
+
+def _count_wait(seconds: float, late: float = 0.0) -> None:
+    waits = _waits.get()
+    if waits is not None:
+        waits.seconds += max(seconds, 0.0)
+        waits.late = max(waits.late, late)
         waits.requests += 1
 
 
@@ -214,6 +228,9 @@ class AdaptiveRateLimiter:
         entered = self._clock()
         while True:
             start, generation, now = self._book()
+            if start <= now:  # a turn already due was taken with the booking (one lock, not two)
+                _count_wait(now - entered)
+                return start
             while start - now > REBOOK_CHECK:
                 self._sleep(REBOOK_CHECK)
                 now = max(self._clock(), now + REBOOK_CHECK)  # a sleep lasts at least as long
@@ -224,7 +241,8 @@ class AdaptiveRateLimiter:
                     self._sleep(start - now)
                 started = self._confirm(start, generation)
                 if started is not None:
-                    _count_wait(self._clock() - entered)
+                    woke = self._clock()
+                    _count_wait(woke - entered, late=woke - start)
                     return started
 
     async def acquire_async(self) -> float:
@@ -232,6 +250,9 @@ class AdaptiveRateLimiter:
         entered = self._clock()
         while True:
             start, generation, now = self._book()
+            if start <= now:
+                _count_wait(now - entered)
+                return start
             while start - now > REBOOK_CHECK:
                 await asyncio.sleep(REBOOK_CHECK)
                 now = max(self._clock(), now + REBOOK_CHECK)
@@ -242,7 +263,8 @@ class AdaptiveRateLimiter:
                     await asyncio.sleep(start - now)
                 started = self._confirm(start, generation)
                 if started is not None:
-                    _count_wait(self._clock() - entered)
+                    woke = self._clock()
+                    _count_wait(woke - entered, late=woke - start)
                     return started
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
@@ -295,12 +317,17 @@ class AdaptiveRateLimiter:
     # --- internals ---------------------------------------------------------------------------
 
     def _book(self) -> tuple[float, int, float]:
+        """Book the next free slot; one that is due already is taken at once (confirmed: no
+        slow-down can come between, the state is held)."""
         with self._state() as s:
             now = self._clock()
             if s.next_start < now - WINDOW:
                 s.warm_from = now  # idle for a window: a busy spell begins
             start = max(now, s.next_start)
             s.next_start = start + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, start))
+            if start <= now:
+                s.starts.append(start)
+                self._forget_before(s, start - WINDOW)
             return start, s.generation, now
 
     @staticmethod

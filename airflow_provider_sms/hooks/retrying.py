@@ -29,6 +29,7 @@ from airflow_provider_sms.exceptions import (
     RateLimitError,
     classify,
 )
+from airflow_provider_sms.hooks.pacing import count_pause
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 10.0
@@ -56,13 +57,15 @@ def retry_arguments(request: ApiRequest[Any], max_retries: int, log: logging.Log
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        count_pause(pause)  # a batch's answer-time estimate leaves the pause out
         log.warning(
             "%s failed (attempt %d of %d): %s; retrying in %.1f s",
             request.endpoint.value,
             state.attempt_number,
             max_retries + 1,
             exc,
-            state.next_action.sleep if state.next_action else 0.0,
+            pause,
         )
 
     # 0.5 s, 1 s, 2 s... plus up to 0.5 s of jitter (wait_exponential_jitter's ``initial``

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
 
 import pytest
+import tenacity
 
+from airflow_provider_sms.api import endpoints
 from airflow_provider_sms.batch.inflight import (
     HEADROOM,
     MAX_IN_FLIGHT,
     MIN_IN_FLIGHT,
     SPARE,
+    STARVED_AFTER,
     InFlightController,
     run_adaptive,
     run_adaptive_async,
 )
-from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, measure_waits
+from airflow_provider_sms.exceptions import RateLimitError
+from airflow_provider_sms.hooks.pacing import AdaptiveRateLimiter, LimiterWaits, measure_waits
+from airflow_provider_sms.hooks.retrying import retry_arguments
 
 
 class FakeClock:
@@ -111,6 +117,81 @@ def test_limiter_waits_are_not_taken_for_a_slow_api() -> None:
     with measure_waits() as waits:
         one_request(0)
     assert waits.requests == 1
+
+
+def test_a_retry_after_a_429_is_not_taken_for_a_slow_api() -> None:
+    """A 429 answered with ``Retry-After: 1`` and retried: the pause is a wait, as the limiter's are.
+
+    Counted as answer time, each 429 raised the estimate by 0.3 s at 0.2 s answers: a few of
+    them took a 300/s batch to its maximum of threads, whose CPU made later starts, more 429s.
+    """
+    clock = FakeClock()
+    controller = InFlightController(300, clock=clock)
+    limiter = AdaptiveRateLimiter(300, headroom=1.0, clock=clock, sleep=clock.sleep)
+    request = endpoints.hlr_lookup("+447911123456")
+    attempts = 0
+
+    def answer() -> str:
+        nonlocal attempts
+        attempts += 1
+        limiter.acquire()
+        clock.sleep(0.2)  # the API's answer time, 429 or not
+        if attempts % 2:
+            error = RateLimitError("429", http_status=429)
+            error.retry_after = 1.0
+            raise error
+        return "ok"
+
+    def look_up(_: int) -> str:
+        retrying = tenacity.Retrying(sleep=clock.sleep, **retry_arguments(request, 3, logging.getLogger("t")))
+        return retrying(answer)
+
+    for item in range(20):
+        assert controller.measure(look_up, item) == "ok"
+    assert attempts == 40
+    assert controller.latency() == pytest.approx(0.2)  # was 0.7 with the pause counted
+    assert controller.limit() <= math.ceil(300 * 0.2 * HEADROOM) + SPARE + 1  # not 300 * 0.7 * 1.5
+
+
+def test_a_process_short_of_cpu_holds_its_count_instead_of_growing_it() -> None:
+    """Turns taken late (the limiter's sleepers woke after their slot) mean this process is slow,
+    not the API: its answers look slower, and more threads would only make that worse."""
+    clock = FakeClock()
+    controller = InFlightController(300, clock=clock)
+    settled(controller, 0.2)
+    grown = []
+    for late in (0.0, 0.1):
+        for _ in range(50):
+            controller.observe_lateness(late)
+        tokens = [controller._begin() for _ in range(60)]
+        for _ in range(200):
+            controller.observe(1.0)  # the answers look five times slower
+        grown.append(controller.limit())
+        for token, began in tokens:
+            controller._end(token, began, LimiterWaits())
+        settled(controller, 0.2)
+    assert grown[0] == MAX_IN_FLIGHT or grown[0] >= math.ceil(300 * 1.0 * HEADROOM)  # on time: it grows
+    fresh = InFlightController(300, clock=clock)
+    settled(fresh, 0.2)
+    for _ in range(STARVED_AFTER - 1):
+        fresh.observe_lateness(1.0)
+    assert not fresh.starved()  # a few stalls are not a verdict
+    fresh.observe_lateness(1.0)
+    assert fresh.starved()
+    assert grown[1] == 60  # late: it holds the 60 in flight
+
+
+def test_the_limiter_reports_how_late_its_sleepers_woke() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(10, headroom=1.0, clock=clock, sleep=lambda s: clock.sleep(s + 0.05))
+    limiter.acquire()
+    with measure_waits() as waits:
+        limiter.acquire()  # sleeps until its turn, and wakes 50 ms after it
+    assert waits.late == pytest.approx(0.05)
+    with measure_waits() as waits:
+        clock.sleep(1.0)
+        limiter.acquire()  # due at once: not late
+    assert waits.late == 0.0
 
 
 def test_before_the_first_answer_the_oldest_wait_bounds_the_latency() -> None:

@@ -438,3 +438,34 @@ def test_the_host_store_is_private_and_never_names_the_key(
     folder.chmod(0o755)  # readable by others: not used
     assert shared_pacing.state_dir() is None
     assert isinstance(shared_pacing.host_store("api.example.com|key-id-123"), pacing.LocalStore)
+
+
+class CountingStore(pacing.LocalStore):
+    """A local store that counts how often the state is held (each a lock of the pace file)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holds = 0
+
+    def locked(self):  # type: ignore[no-untyped-def]
+        self.holds += 1
+        return super().locked()
+
+
+def test_a_turn_already_due_takes_the_state_once_a_later_one_twice(clock: FakeClock) -> None:
+    """Booking and confirming a slot each held the host's pace file (flock, read, write): a
+    thread whose turn is due takes it with the booking; a sleeper confirms after its sleep, in
+    case a 429 voided the slot meanwhile."""
+    store = CountingStore()
+    lim = AdaptiveRateLimiter(30, clock=clock, sleep=clock.sleep, store=store)
+    store.holds = 0
+    first = lim.acquire()  # idle limiter: due at once
+    assert store.holds == 1
+    second = lim.acquire()  # the next slot is 1/pace later: sleep, then confirm
+    assert store.holds == 3
+    assert second > first
+    clock.advance(5.0)
+    store.holds = 0
+    starts = [lim.acquire() for _ in range(100)]
+    assert max_in_any_window(starts) <= 30  # still never above the limit
+    assert store.holds == 1 + 2 * 99

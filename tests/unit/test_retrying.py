@@ -21,6 +21,7 @@ from airflow_provider_sms.exceptions import (
     SmsApiConnectionError,
     TlsVerificationError,
 )
+from airflow_provider_sms.hooks.pacing import measure_waits
 from airflow_provider_sms.hooks.retrying import MAX_RETRY_AFTER, is_retryable, retry_arguments
 
 N = "+447911123456"
@@ -149,3 +150,16 @@ def test_a_retry_after_longer_than_the_bound_is_not_retried() -> None:
     assert is_retryable(LOOKUPS[0], rate_limited(MAX_RETRY_AFTER))
     assert not is_retryable(LOOKUPS[0], rate_limited(MAX_RETRY_AFTER + 1))
     assert run(LOOKUPS[0], rate_limited(3600.0), max_retries=3) == (1, [])
+
+
+def test_a_retry_pause_counts_as_a_wait_not_as_answer_time() -> None:
+    """A batch's in-flight count must not read a 429's ``Retry-After: 1`` as a one-second API."""
+    error = RateLimitError("429", http_status=429)
+    error.retry_after = 1.0
+    with measure_waits() as waits:
+        attempts, slept = run(LOOKUPS[0], error, max_retries=2)
+    assert attempts == 3
+    assert len(slept) == 2
+    assert min(slept) >= 1.0
+    assert waits.seconds == pytest.approx(sum(slept))
+    assert waits.requests == 0  # the pauses are not requests (the limiter counts those)
