@@ -7,8 +7,8 @@ idle spell — keeps any one-second window of *starts* at or under ``rate``; a s
 absorbs the jitter between the client's starts and the server's arrivals, and a busy spell
 warms up (:data:`WARM_START` of the pace, full after :data:`WARMUP`) while its first requests
 open connections and so arrive late after their starts. A thread that a CPU stall wakes
-after its turn starts at once and moves the turns after it (:data:`LATE_AFTER`): a stall
-wakes every waiting thread late, and their burst would overflow the window. The limiter's state
+after its turn books again, and so do the turns after it (:data:`LATE_AFTER`): a stall wakes
+every waiting thread late, and their burst would overflow the window. The limiter's state
 (:class:`PaceState`) lives in a store: :class:`LocalStore` for one process, or the host's
 shared file, where every process of the host books its slots from the same schedule, so they
 share the account exactly and never discover each other through 429s.
@@ -226,10 +226,12 @@ class AdaptiveRateLimiter:
         instead of sleeping until a turn spaced at a pace that no longer holds.
         """
         entered = self._clock()
+        late = False  # came too late for a turn once already (by this much)
+        lateness = 0.0
         while True:
             start, generation, now = self._book()
             if start <= now:  # a turn already due was taken with the booking (one lock, not two)
-                _count_wait(now - entered)
+                _count_wait(now - entered, late=lateness)
                 return start
             while start - now > REBOOK_CHECK:
                 self._sleep(REBOOK_CHECK)
@@ -239,19 +241,23 @@ class AdaptiveRateLimiter:
             else:
                 if start > now:
                     self._sleep(start - now)
-                started = self._confirm(start, generation)
-                if started is not None:
-                    woke = self._clock()
-                    _count_wait(woke - entered, late=woke - start)
-                    return started
+                taken = self._confirm(start, generation, late_ok=late)
+                woke = self._clock()
+                if taken:
+                    _count_wait(woke - entered, late=max(lateness, woke - start))
+                    return start
+                if taken is None:
+                    late, lateness = True, woke - start
 
     async def acquire_async(self) -> float:
         """Wait, without blocking the event loop, until a request may start; return the start time."""
         entered = self._clock()
+        late = False  # came too late for a turn once already (by this much)
+        lateness = 0.0
         while True:
             start, generation, now = self._book()
             if start <= now:
-                _count_wait(now - entered)
+                _count_wait(now - entered, late=lateness)
                 return start
             while start - now > REBOOK_CHECK:
                 await asyncio.sleep(REBOOK_CHECK)
@@ -261,11 +267,13 @@ class AdaptiveRateLimiter:
             else:
                 if start > now:
                     await asyncio.sleep(start - now)
-                started = self._confirm(start, generation)
-                if started is not None:
-                    woke = self._clock()
-                    _count_wait(woke - entered, late=woke - start)
-                    return started
+                taken = self._confirm(start, generation, late_ok=late)
+                woke = self._clock()
+                if taken:
+                    _count_wait(woke - entered, late=max(lateness, woke - start))
+                    return start
+                if taken is None:
+                    late, lateness = True, woke - start
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
         """The server answered 429: the account's window is full, slow down to our share of it.
@@ -349,26 +357,28 @@ class AdaptiveRateLimiter:
         with self._state() as s:
             return s.generation != generation
 
-    def _confirm(self, start: float, generation: int) -> float | None:
-        """Take the turn booked at ``start``: the start time, or ``None`` if the turn was voided.
+    def _confirm(self, start: float, generation: int, *, late_ok: bool = False) -> bool | None:
+        """Take the turn booked at ``start``: ``True``; ``False`` if it was voided meanwhile;
+        ``None`` if the thread came too late for it and must book again.
 
         A thread that runs more than :data:`LATE_AFTER` after its turn (a CPU stall: the
-        garbage collector, a busy host) would start beside the turns booked after it, and
-        a stall makes every waiting thread late at once: their burst overflows the server's
-        window although the schedule never did. The late thread starts now and voids the
-        turns booked after its own; the others book again from now, one pace apart.
+        garbage collector, a busy host) would start beside the turns booked after it, and a
+        stall makes every waiting thread late at once: their burst overflows the server's
+        window although the schedule never did. The late thread voids its turn and every
+        later one; all book again, one pace apart from the last start (``late_ok``: a thread
+        late a second time takes its turn, so that a starved process still makes progress).
         """
         with self._state() as s:
             if generation != s.generation:
-                return None
-            now = self._clock()
-            if now - start > LATE_AFTER:
-                start = now
+                return False
+            if not late_ok and self._clock() - start > LATE_AFTER:
                 s.generation += 1
-                s.next_start = now + 1.0 / (min(s.rate, self._ceiling) * self._warmth(s, now))
+                last = s.starts[-1] if s.starts else -math.inf
+                s.next_start = max(self._clock(), s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
+                return None
             s.starts.append(start)
             self._forget_before(s, start - WINDOW)
-            return start
+            return True
 
     @staticmethod
     def _forget_before(s: PaceState, horizon: float) -> None:

@@ -129,20 +129,42 @@ def test_threads_a_stall_wakes_late_start_a_pace_apart_not_in_a_burst(clock: Fak
     stall_end = clock()
     starts = []
     for start, generation, _ in booked:
-        # What acquire() does after its sleep: take the turn, or book again when it was voided.
-        started = lim._confirm(start, generation)
-        while started is None:
+        # What acquire() does after its sleep: take the turn, or book again (and sleep until
+        # the new turn) when it was voided or came too late for it.
+        late = False
+        taken = lim._confirm(start, generation)
+        while not taken:
+            late = late or taken is None
             start, generation, now = lim._book()
-            clock.sleep(max(start - now, 0.0))
-            started = lim._confirm(start, generation)
-        starts.append(started)
-    assert starts[0] == stall_end  # the first one late starts at once...
+            if start <= now:  # due: taken with the booking
+                break
+            clock.sleep(start - now)
+            taken = lim._confirm(start, generation, late_ok=late)
+        starts.append(start)
+    assert starts[0] == stall_end  # the first one late books again and starts at once...
     assert [b - a for a, b in itertools.pairwise(starts)] == pytest.approx([pace] * 4)  # ...then a pace apart
     assert max_in_any_window(starts) <= 30
     # On time, a turn is taken as booked.
     start, generation, now = lim._book()
     clock.sleep(start - now)
-    assert lim._confirm(start, generation) == start
+    assert lim._confirm(start, generation) is True
+
+
+def test_a_thread_late_again_after_booking_again_takes_its_turn(clock: FakeClock) -> None:
+    """A starved process still makes progress: the second time late, the turn is taken."""
+    lim = limiter(clock)
+    warmed_up(lim, clock)
+    pace = 1 / (30 * pacing.HEADROOM)
+    first, first_generation, _ = lim._book()  # thread A's turn...
+    second, second_generation, _ = lim._book()  # ...and thread B's, one pace later
+    clock.advance(second - clock())
+    assert lim._confirm(second, second_generation) is True  # B on time
+    clock.advance(0.01)
+    assert lim._confirm(first, first_generation) is None  # A woke 1.4 paces late: book again...
+    start, generation, _ = lim._book()
+    assert start == pytest.approx(second + pace)  # ...one pace after the last start
+    clock.advance(start + 0.1 - clock())  # late again
+    assert lim._confirm(start, generation, late_ok=True) is True
 
 
 def test_a_429_cuts_to_the_admitted_share_voids_booked_slots_and_pauses(clock: FakeClock) -> None:
