@@ -34,6 +34,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,17 @@ def scenario_a(rows: int, rate: int, workers: int | None) -> None:
         stop_sandbox(proc)
 
 
+def _child(option: str, rows: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run this script's child ``option`` over ``rows`` rows in a fresh process; its JSON line."""
+    out = subprocess.run(
+        [sys.executable, __file__, option, str(rows)], capture_output=True, text=True, env=env, check=False
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
+        raise RuntimeError(f"{option} {rows} failed with exit status {out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -144,13 +156,7 @@ def _load() -> str:
 def scenario_b(million: int) -> None:
     print(f"(b) dry run, peak RSS of a fresh process (list streamed from a CSV); {_load()}")
     for rows in (million // 10, million):
-        out = subprocess.run(
-            [sys.executable, __file__, "--dry-run-child", str(rows)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        child = json.loads(out.stdout.strip().splitlines()[-1])
+        child = _child("--dry-run-child", rows)
         print(
             f"    {rows:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
             f"({child['base_mb']:.0f} MB after importing Airflow and the provider), "
@@ -168,20 +174,14 @@ def scenario_c(rows: int, rate: int) -> None:
         env = {**os.environ, "AIRFLOW_CONN_SMS_API_DEFAULT": json.dumps(conn)}
         peaks = {}
         for size in (rows // 5, rows):
-            out = subprocess.run(
-                [sys.executable, __file__, "--real-run-child", str(size)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            child = json.loads(out.stdout.strip().splitlines()[-1])
+            child = _child("--real-run-child", size, env)
             peaks[size] = child["peak_mb"]
             print(
                 f"    {size:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
                 f"({child['base_mb']:.0f} MB after importing Airflow and the provider), "
                 f"{child['counts']['sent']:,} sent in {child['seconds']:.0f} s "
-                f"({size / child['seconds']:.0f} rows/s); {_load()}"
+                f"({size / child['seconds']:.0f} rows/s), at most {child['peak_threads']} send threads; "
+                f"{_load()}"
             )
         small, large = rows // 5, rows
         slope = (peaks[large] - peaks[small]) * 1024 * 1024 / (large - small)
@@ -195,12 +195,22 @@ def real_run_child(rows: int) -> None:
     import airflow_provider_sms.sending.campaign_run  # noqa: F401  (imports counted in the base)
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    threads = [threading.active_count()]
+    done = threading.Event()
+
+    def sample() -> None:  # the most threads at once: one per send in flight (and its connection)
+        while not done.wait(0.2):
+            threads.append(threading.active_count())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
         folder = Path(tmp)
         write_list(folder / "list.csv", rows)
         result = run(folder, rows, dry_run=False)
+    done.set()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": peak, "base_mb": base, **result}))
+    print(json.dumps({"peak_mb": peak, "base_mb": base, "peak_threads": max(threads) - 2, **result}))
 
 
 def scenario_d(entries: int) -> None:
