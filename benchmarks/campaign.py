@@ -14,9 +14,12 @@ Not a test (nothing is asserted): a script that prints figures measured in this 
     are close (the rows are streamed; repeats are found in a temporary SQLite file);
 (c) peak RSS of a fresh process running a *real* campaign (every row sent, journalled and
     reported) over ``--real`` rows (default 100,000) and over a fifth of them, against a
-    sandbox with its rate limit raised to ``--real-rate`` (default 5,000/s) and 1 ms latency so
-    that it finishes in minutes: the difference over the extra rows is the per-row slope
-    (0 = flat);
+    sandbox with its rate limit raised to ``--real-rate`` (default 300/s) and 1 ms latency so
+    that it finishes in minutes, with ``max_workers=--real-workers`` (default 32): without a
+    bound, a client that is itself CPU-bound reads its own slowness as answer time and keeps
+    up to 512 sends (threads, connections) in flight; two such runs here were stopped by the
+    breaker after answers were lost mid-request (5 in a row). The difference over the extra
+    rows is the per-row slope (0 = flat);
 (d) what the send journal's one listing of its folder holds per entry (``tracemalloc``) over
     ``--entries`` fake entry files (default 100,000): the part of a retry's memory that grows
     with the messages already sent.
@@ -124,7 +127,7 @@ def scenario_a(rows: int, rate: int, workers: int | None) -> None:
         achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         own_text = sum(e["text"] == expected(int(e["number"][7:])) for e in sms)
         shown = f"max_workers={workers}" if workers else "default in-flight count (no max_workers)"
-        print(f"(a) personalised send, {rows} rows, sandbox limit {rate}/s, {shown}; load {_load()}")
+        print(f"(a) personalised send, {rows} rows, sandbox limit {rate}/s, {shown}; {_load()}")
         print(
             f"    sent {result['counts']['sent']}, accepted SMS in the ledger {len(sms)}, "
             f"with their own text {own_text}"
@@ -138,10 +141,14 @@ def scenario_a(rows: int, rate: int, workers: int | None) -> None:
         stop_sandbox(proc)
 
 
-def _child(option: str, rows: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+def _child(option: str, rows: int, env: dict[str, str] | None = None, *more: str) -> dict[str, Any]:
     """Run this script's child ``option`` over ``rows`` rows in a fresh process; its JSON line."""
     out = subprocess.run(
-        [sys.executable, __file__, option, str(rows)], capture_output=True, text=True, env=env, check=False
+        [sys.executable, __file__, option, str(rows), *more],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if out.returncode != 0:
         sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
@@ -165,8 +172,11 @@ def scenario_b(million: int) -> None:
         )
 
 
-def scenario_c(rows: int, rate: int) -> None:
-    print(f"(c) real run, peak RSS of a fresh process, sandbox at {rate}/s and 1 ms latency; {_load()}")
+def scenario_c(rows: int, rate: int, workers: int) -> None:
+    print(
+        f"(c) real run, peak RSS of a fresh process, sandbox at {rate}/s and 1 ms latency, "
+        f"max_workers={workers}; {_load()}"
+    )
     proc, info = start_sandbox(rate, "1")
     try:
         conn = json.loads(info["airflow_conn"])
@@ -174,7 +184,7 @@ def scenario_c(rows: int, rate: int) -> None:
         env = {**os.environ, "AIRFLOW_CONN_SMS_API_DEFAULT": json.dumps(conn)}
         peaks = {}
         for size in (rows // 5, rows):
-            child = _child("--real-run-child", size, env)
+            child = _child("--real-run-child", size, env, "--workers", str(workers))
             peaks[size] = child["peak_mb"]
             print(
                 f"    {size:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
@@ -190,7 +200,7 @@ def scenario_c(rows: int, rate: int) -> None:
         stop_sandbox(proc)
 
 
-def real_run_child(rows: int) -> None:
+def real_run_child(rows: int, workers: int | None) -> None:
     import airflow_provider_sms.hooks.sms_api
     import airflow_provider_sms.sending.campaign_run  # noqa: F401  (imports counted in the base)
 
@@ -207,7 +217,7 @@ def real_run_child(rows: int) -> None:
     with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
         folder = Path(tmp)
         write_list(folder / "list.csv", rows)
-        result = run(folder, rows, dry_run=False)
+        result = run(folder, rows, dry_run=False, workers=workers)
     done.set()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak, "base_mb": base, "peak_threads": max(threads) - 2, **result}))
@@ -265,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=None, help="(a) max_workers (default: none)")
     parser.add_argument("--real", type=int, default=100_000, help="(c) rows of the larger real run")
-    parser.add_argument("--real-rate", type=int, default=5000, help="(c) the sandbox's limit")
+    parser.add_argument("--real-rate", type=int, default=300, help="(c) the sandbox's limit")
+    parser.add_argument("--real-workers", type=int, default=32, help="(c) max_workers")
     parser.add_argument("--entries", type=int, default=100_000, help="(d) journal entries")
     parser.add_argument("--dry-run-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--real-run-child", type=int, help=argparse.SUPPRESS)
@@ -274,14 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         dry_run_child(args.dry_run_child)
         return 0
     if args.real_run_child:
-        real_run_child(args.real_run_child)
+        real_run_child(args.real_run_child, args.workers)
         return 0
     if "a" in args.scenario:
         scenario_a(args.rows, args.rate, args.workers)
     if "b" in args.scenario:
         scenario_b(args.million)
     if "c" in args.scenario:
-        scenario_c(args.real, args.real_rate)
+        scenario_c(args.real, args.real_rate, args.real_workers)
     if "d" in args.scenario:
         scenario_d(args.entries)
     return 0
