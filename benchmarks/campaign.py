@@ -1,18 +1,30 @@
-"""Personalised campaigns: throughput of a real send, and memory of a dry run over a million rows.
+"""Personalised campaigns: throughput and memory of a real send, memory of a dry run, the journal's listing.
 
 Not a test (nothing is asserted): a script that prints figures measured in this one run.
 
 (a) a personalised send of ``--rows`` rows (default 10,000; ``{first_name}``/``{order_id}`` per
-    row) through the campaign path of ``SendSmsOperator`` (plan, journal, ``send_sms_to_all``
-    with its default 8 workers) against the HTTPS sandbox in its own process, with its rate
-    limit raised from the real API's 30/s to ``--rate`` (default 100) so the run stays short:
-    achieved sends/s (sandbox ledger, first to last request) as a fraction of the limit
-    (target >= 0.95), and how many rows the sandbox received with exactly their own text;
+    row) through the campaign path of ``SendSmsOperator`` (plan, journal, ``send_each`` with
+    the operator's defaults: no ``max_workers``, the in-flight count follows the measured
+    answer time) against the HTTPS sandbox in its own process at ``--rate`` (default 30/s,
+    the real API's limit; 30-50 ms latency): achieved started requests per second (the
+    sandbox ledger's arrivals, first to last) as a fraction of the limit (target >= 0.95),
+    and how many rows the sandbox received with exactly their own text;
 (b) peak RSS (``resource.getrusage``) of a fresh process dry-running a campaign over
     ``--million`` rows (default 1,000,000) and over a tenth of them: flat memory means the two
-    are close (the rows are streamed; repeats are found in a temporary SQLite file).
+    are close (the rows are streamed; repeats are found in a temporary SQLite file);
+(c) peak RSS of a fresh process running a *real* campaign (every row sent, journalled and
+    reported) over ``--real`` rows (default 100,000) and over a fifth of them, against a
+    sandbox with its rate limit raised to ``--real-rate`` (default 300/s) and 1 ms latency so
+    that it finishes in minutes, with ``max_workers=--real-workers`` (default 32): without a
+    bound, a client that is itself CPU-bound reads its own slowness as answer time and keeps
+    up to 512 sends (threads, connections) in flight; two such runs here were stopped by the
+    breaker after answers were lost mid-request (5 in a row). The difference over the extra
+    rows is the per-row slope (0 = flat);
+(d) what the send journal's one listing of its folder holds per entry (``tracemalloc``) over
+    ``--entries`` fake entry files (default 100,000): the part of a retry's memory that grows
+    with the messages already sent.
 
-Run: ``python benchmarks/campaign.py [--scenario a|b|ab] [--rows 10000] [--rate 100] [--million 1000000]``
+Run: ``python benchmarks/campaign.py [--scenario a|b|c|d|abcd] [--rows 10000] [--rate 30] ...``
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +64,7 @@ def expected(i: int) -> str:
     return TEMPLATE.format(first_name=NAMES[i % len(NAMES)], order_id=100000 + i)
 
 
-def run(folder: Path, rows: int, dry_run: bool, workers: int = 8) -> dict[str, Any]:
+def run(folder: Path, rows: int, dry_run: bool, workers: int | None = None) -> dict[str, Any]:
     """Plan (and send, unless ``dry_run``) the list of ``rows`` rows in ``folder``; counts and seconds."""
     import logging
     from datetime import datetime, timezone
@@ -63,6 +76,7 @@ def run(folder: Path, rows: int, dry_run: bool, workers: int = 8) -> dict[str, A
     from airflow_provider_sms.sending.campaign_run import Campaign, run_campaign
     from airflow_provider_sms.sending.entries import TaskScope
     from airflow_provider_sms.sending.journal import SendJournal
+    from airflow_provider_sms.sending.report import LARGE_LIST
 
     log = logging.getLogger("campaign-bench")
     campaign = Campaign(
@@ -85,11 +99,15 @@ def run(folder: Path, rows: int, dry_run: bool, workers: int = 8) -> dict[str, A
         log=log,
     )
     elapsed = time.monotonic() - started
-    counts = outcome.report["counts"] if outcome.report else outcome.counts.to_dict()
-    return {"counts": counts, "seconds": elapsed}
+    if outcome.report is None:
+        return {"counts": outcome.counts.to_dict(), "seconds": elapsed}
+    with outcome.report as report:
+        if report.counts["numbers"] > LARGE_LIST:  # as the operator does: the report file, streamed
+            journal.write_report(report.chunks())
+        return {"counts": dict(report.counts), "seconds": elapsed}
 
 
-def scenario_a(rows: int, rate: int, workers: int) -> None:
+def scenario_a(rows: int, rate: int, workers: int | None) -> None:
     import requests
 
     proc, info = start_sandbox(rate, "30-50")
@@ -108,33 +126,131 @@ def scenario_a(rows: int, rate: int, workers: int) -> None:
         times = sorted(e["time"] for e in sms)
         achieved = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         own_text = sum(e["text"] == expected(int(e["number"][7:])) for e in sms)
-        print(f"(a) personalised send, {rows} rows, sandbox limit {rate}/s, {workers} workers")
+        shown = f"max_workers={workers}" if workers else "default in-flight count (no max_workers)"
+        print(f"(a) personalised send, {rows} rows, sandbox limit {rate}/s, {shown}; {_load()}")
         print(
             f"    sent {result['counts']['sent']}, accepted SMS in the ledger {len(sms)}, "
             f"with their own text {own_text}"
         )
-        print(f"    achieved {achieved:.1f} sends/s = {achieved / rate:.3f} of the limit (target >= 0.95)")
+        print(
+            f"    achieved {achieved:.1f} started sends/s = {achieved / rate:.3f} of the limit "
+            "(target >= 0.95)"
+        )
         print(f"    wall time {result['seconds']:.1f} s (planning included)")
     finally:
         stop_sandbox(proc)
 
 
+def _child(option: str, rows: int, env: dict[str, str] | None = None, *more: str) -> dict[str, Any]:
+    """Run this script's child ``option`` over ``rows`` rows in a fresh process; its JSON line."""
+    out = subprocess.run(
+        [sys.executable, __file__, option, str(rows), *more],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
+        raise RuntimeError(f"{option} {rows} failed with exit status {out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def scenario_b(million: int) -> None:
-    print("(b) dry run, peak RSS of a fresh process (list streamed from a CSV)")
+    print(f"(b) dry run, peak RSS of a fresh process (list streamed from a CSV); {_load()}")
     for rows in (million // 10, million):
-        out = subprocess.run(
-            [sys.executable, __file__, "--dry-run-child", str(rows)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        child = json.loads(out.stdout.strip().splitlines()[-1])
+        child = _child("--dry-run-child", rows)
         print(
             f"    {rows:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
             f"({child['base_mb']:.0f} MB after importing Airflow and the provider), "
             f"dry run {child['seconds']:.0f} s, {child['counts']['recipients']:,} recipients, "
             f"{child['counts']['segments']:,} segments"
         )
+
+
+def scenario_c(rows: int, rate: int, workers: int) -> None:
+    print(
+        f"(c) real run, peak RSS of a fresh process, sandbox at {rate}/s and 1 ms latency, "
+        f"max_workers={workers}; {_load()}"
+    )
+    proc, info = start_sandbox(rate, "1")
+    try:
+        conn = json.loads(info["airflow_conn"])
+        conn["extra"]["rate_limit"] = rate
+        env = {**os.environ, "AIRFLOW_CONN_SMS_API_DEFAULT": json.dumps(conn)}
+        peaks = {}
+        for size in (rows // 5, rows):
+            child = _child("--real-run-child", size, env, "--workers", str(workers))
+            peaks[size] = child["peak_mb"]
+            print(
+                f"    {size:>9,} rows: peak RSS {child['peak_mb']:.0f} MB "
+                f"({child['base_mb']:.0f} MB after importing Airflow and the provider), "
+                f"{child['counts']['sent']:,} sent in {child['seconds']:.0f} s "
+                f"({size / child['seconds']:.0f} rows/s), at most {child['peak_threads']} send threads; "
+                f"{_load()}"
+            )
+        small, large = rows // 5, rows
+        slope = (peaks[large] - peaks[small]) * 1024 * 1024 / (large - small)
+        print(f"    slope: {slope:.0f} bytes of peak RSS per extra row ({peaks[large] / peaks[small]:.3f}x)")
+    finally:
+        stop_sandbox(proc)
+
+
+def real_run_child(rows: int, workers: int | None) -> None:
+    import airflow_provider_sms.hooks.sms_api
+    import airflow_provider_sms.sending.campaign_run  # noqa: F401  (imports counted in the base)
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    threads = [threading.active_count()]
+    done = threading.Event()
+
+    def sample() -> None:  # the most threads at once: one per send in flight (and its connection)
+        while not done.wait(0.2):
+            threads.append(threading.active_count())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
+        folder = Path(tmp)
+        write_list(folder / "list.csv", rows)
+        result = run(folder, rows, dry_run=False, workers=workers)
+    done.set()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mb": peak, "base_mb": base, "peak_threads": max(threads) - 2, **result}))
+
+
+def scenario_d(entries: int) -> None:
+    import tracemalloc
+
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_sms.sending.entries import TaskScope
+    from airflow_provider_sms.sending.journal import SendJournal
+
+    print(f"(d) the send journal's listing, {entries:,} entries already in the folder; {_load()}")
+    with tempfile.TemporaryDirectory(prefix="campaign-bench-journal-") as tmp:
+        journal = SendJournal(ObjectStoragePath(tmp), TaskScope("campaign_bench", "run", "send"))
+        folder = Path(journal.folder.path)
+        folder.mkdir(parents=True)
+        for i in range(entries):
+            (folder / f"{journal.key(f'+447911{i:06d}', 'sms', {'text': 'x'})}.1.json").touch()
+        for what, call in (
+            ("use_listing() (every send)", journal.use_listing),
+            ("existing_keys() (quiet hours, send_deadline)", journal.existing_keys),
+        ):
+            tracemalloc.start()
+            held = call()
+            size, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(
+                f"    {what}: {size / entries:.0f} bytes held per entry "
+                f"({size / 1024 / 1024:.1f} MB; {peak / entries:.0f} bytes per entry at the peak of listing)"
+            )
+            del held
 
 
 def dry_run_child(rows: int) -> None:
@@ -153,20 +269,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenario", default="ab", choices=["a", "b", "ab"])
+    parser.add_argument("--scenario", default="abcd", help="any of a, b, c, d (default: all)")
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=30, help="(a) the sandbox's limit (the real API's: 30)")
     parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=8, help="max_workers (the operator's default: 8)")
+    parser.add_argument("--workers", type=int, default=None, help="(a) max_workers (default: none)")
+    parser.add_argument("--real", type=int, default=100_000, help="(c) rows of the larger real run")
+    parser.add_argument("--real-rate", type=int, default=300, help="(c) the sandbox's limit")
+    parser.add_argument("--real-workers", type=int, default=32, help="(c) max_workers")
+    parser.add_argument("--entries", type=int, default=100_000, help="(d) journal entries")
     parser.add_argument("--dry-run-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--real-run-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.dry_run_child:
         dry_run_child(args.dry_run_child)
+        return 0
+    if args.real_run_child:
+        real_run_child(args.real_run_child, args.workers)
         return 0
     if "a" in args.scenario:
         scenario_a(args.rows, args.rate, args.workers)
     if "b" in args.scenario:
         scenario_b(args.million)
+    if "c" in args.scenario:
+        scenario_c(args.real, args.real_rate, args.real_workers)
+    if "d" in args.scenario:
+        scenario_d(args.entries)
     return 0
 
 

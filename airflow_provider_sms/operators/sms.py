@@ -23,7 +23,6 @@ from airflow_provider_sms.hooks.sms_api import SmsApiHook
 from airflow_provider_sms.privacy import PrivateRenderingMixin
 from airflow_provider_sms.sending.callbacks import resolve_callback_url_or_fail
 from airflow_provider_sms.sending.campaign_run import Campaign, run_campaign
-from airflow_provider_sms.sending.entries import SendResult
 from airflow_provider_sms.sending.journal import SendJournal
 from airflow_provider_sms.sending.quiet_hours import QuietHours
 from airflow_provider_sms.sending.recipients import (
@@ -32,7 +31,8 @@ from airflow_provider_sms.sending.recipients import (
     numbers_from_file,
     numbers_from_value,
 )
-from airflow_provider_sms.sending.report import build_report, load_report, log_failures, report_for_xcom
+from airflow_provider_sms.sending.report import SendReport, load_report, report_for_xcom
+from airflow_provider_sms.sending.report import build_report as build_report  # re-exported (older imports)
 from airflow_provider_sms.sending.sms import SmsMessage, send_sms_to_all
 from airflow_provider_sms.summaries import SMS_SUMMARIES, add_summary_outlet, publish_summary, sms_summary
 from airflow_provider_sms.triggers.quiet_hours import wait_until
@@ -215,22 +215,18 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
         results = send_sms_to_all(
             self.hook, journal, recipients.numbers, message, max_workers=self.max_workers, reveal=reveal
         )
-        report = build_report(results, recipients.invalid, full_numbers=self.xcom_full_numbers)
-        return self._finish(context, report, journal, results, reveal)
+        report = SendReport.of(results, recipients.invalid, full_numbers=self.xcom_full_numbers)
+        return self._finish(context, report, journal, reveal)
 
     def _finish(
-        self,
-        context: Context,
-        report: dict[str, Any],
-        journal: SendJournal,
-        results: list[SendResult],
-        reveal: bool,
+        self, context: Context, report: SendReport, journal: SendJournal, reveal: bool
     ) -> dict[str, Any]:
         """Publish the summary, log the failures, fail above ``max_failure_ratio``; the XCom."""
-        publish_summary(context, SMS_SUMMARIES, sms_summary(report))
-        xcom = report_for_xcom(report, journal, self.log)
-        log_failures(self.log, results, reveal)
-        counts = report["counts"]
+        with report:
+            publish_summary(context, SMS_SUMMARIES, sms_summary(report.summary_source()))
+            xcom = report_for_xcom(report, journal, self.log)
+            report.log_failures(self.log, reveal)
+        counts = report.counts
         bad = counts["failed"] + counts["unknown"]
         total = counts["numbers"]
         self.log.info(
@@ -280,16 +276,17 @@ class SendSmsOperator(PrivateRenderingMixin, BaseOperator):
             return {"dry_run": True, "counts": outcome.counts.to_dict(), "preview_path": outcome.preview_path}
         report = outcome.report
         if outcome.resume_at is not None:
+            report.close()
             # Real time to wait: the clock may be a test's, ahead of or behind the system clock.
             resume = datetime.now(timezone.utc) + (outcome.resume_at - now)
             self.log.info(
                 "%d recipient(s) in quiet hours: deferring until %s (sent now: %d)",
-                report["counts"]["deferred"],
+                report.counts["deferred"],
                 outcome.resume_at.isoformat(),
-                report["counts"]["sent"] - report["counts"]["already_sent"],
+                report.counts["sent"] - report.counts["already_sent"],
             )
             self.defer(trigger=wait_until(resume), method_name="execute_complete")
-        return self._finish(context, report, journal, outcome.results, outcome.reveal)
+        return self._finish(context, report, journal, outcome.reveal)
 
     def _campaign(self) -> Campaign:
         template = self.rendered("message_template")

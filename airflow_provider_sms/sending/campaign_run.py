@@ -1,20 +1,26 @@
 """One execution of a campaign (``SendSmsOperator`` with ``message_template``, ``dry_run``,
 ``suppression_list``, ``quiet_hours`` or ``send_deadline``): plan every row, then preview or send.
 
-A real run plans the whole list first (counts logged before the first paid request), sends the
-rows whose verdict is ``send`` through the journal (:func:`~.sms.send_sms_to_all`),
-and reports. When rows were deferred by quiet hours, :class:`CampaignOutcome` says when the
-earliest window opens; the operator defers until then and runs again: the rows sent before are
-in the journal (reported as already sent, not sent again), the deferred ones go out now.
+A real run plans the whole list first (counts logged before the first paid request; the rows to
+send go to a local spill file), then streams those rows into the send loop
+(:func:`~.sms.send_each`, a bounded window ahead of the sends) and folds each outcome into the
+report as it arrives (:class:`~.report.SendReport`): nothing per row stays in memory but the
+sends in flight (the journal's one listing of its folder aside: docs/sending.md). When rows
+were deferred by quiet hours, :class:`CampaignOutcome` says when the earliest window opens; the
+operator defers until then and runs again: the rows sent before are in the journal (reported as
+already sent, not sent again), the deferred ones go out now.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_sms.api.numbers import mask_number
 from airflow_provider_sms.api.templates import MessageTemplate, Rendered
@@ -22,16 +28,19 @@ from airflow_provider_sms.exceptions import CampaignInputError, SmsApiError
 from airflow_provider_sms.sending.campaign import (
     CampaignCounts,
     CampaignRules,
+    PlannedRow,
     PreviewWriter,
     RowSource,
     Verdict,
     plan,
 )
-from airflow_provider_sms.sending.entries import EntryStatus, SendResult
+from airflow_provider_sms.sending.entries import EntryStatus
 from airflow_provider_sms.sending.quiet_hours import QuietHours
-from airflow_provider_sms.sending.report import build_report
-from airflow_provider_sms.sending.sms import KIND, SmsMessage, send_sms_to_all
+from airflow_provider_sms.sending.report import SendReport
+from airflow_provider_sms.sending.sms import KIND, Addressed, SmsMessage, send_each
 from airflow_provider_sms.sending.suppression import read_suppression_list, suppression_list_path
+
+CAMPAIGN_LISTS = ("refused", "deferred", "suppressed")  # the report's lists a campaign adds
 
 if TYPE_CHECKING:
     import logging
@@ -96,15 +105,15 @@ class CampaignOutcome:
     :param report: the send report (a real run), or ``None``.
     :param preview_path: the preview file (a dry run), or ``None``.
     :param resume_at: when to run again for the deferred rows (``None``: nothing deferred).
-    :param results: each send's outcome (a real run).
     :param reveal: whether logs may show full numbers.
+
+    The report's spill files are the caller's to remove (:meth:`SendReport.close`).
     """
 
     counts: CampaignCounts
-    report: dict[str, Any] | None = None
+    report: SendReport | None = None
     preview_path: str | None = None
     resume_at: datetime | None = None
-    results: list[SendResult] = field(default_factory=list)
     reveal: bool = False
 
 
@@ -178,70 +187,94 @@ def run_campaign(
 def _send(
     campaign: Campaign,
     journal: SendJournal,
-    planned: Iterator[Any],
+    planned: Iterator[PlannedRow],
     counts: CampaignCounts,
     hook: Callable[[], SmsApiHook],
     max_workers: int | None,
     log: logging.Logger | Any,
     reveal: Callable[[], bool],
 ) -> CampaignOutcome:
+    """Plan every row into the spill files, log the counts, then stream the sends and fold their outcomes."""
     shown = lambda number: mask_number(number, reveal=campaign.full_numbers)  # noqa: E731
-    numbers: list[str] = []
-    messages: list[SmsMessage] = []
-    segments: list[int] = []
-    invalid: dict[str, str] = {}
-    refused: list[dict[str, Any]] = []
-    deferred: list[str] = []
-    suppressed: list[str] = []
-    for row in planned:
-        counts.add(row)
-        if row.verdict is Verdict.SEND:
-            numbers.append(row.number)
-            messages.append(SmsMessage(row.text, campaign.sender, campaign.callback_url))
-            segments.append(row.segments)
-        elif row.verdict is Verdict.INVALID:
-            invalid[row.given or f"(row {row.row})"] = row.reason
-        elif row.verdict is Verdict.REFUSED:
-            refused.append({"row": row.row, "number": shown(row.number or row.given), "reason": row.reason})
-        elif row.verdict is Verdict.DEFERRED:
-            deferred.append(shown(row.number))
-        elif row.verdict is Verdict.SUPPRESSED:
-            suppressed.append(shown(row.number))
-    log.info("Campaign: %s", describe(counts))
-    if messages:  # refuse a bad sender / callback before anything is sent or journalled
-        try:
-            messages[0].request(numbers[0])
-        except SmsApiError as exc:
-            raise CampaignInputError(f"Cannot send this SMS: {exc}") from exc
-    shown_in_logs = reveal() if numbers else False
-    results = (
-        send_sms_to_all(
-            hook(),
-            journal,
-            numbers,
-            messages[0],
-            messages=messages,
-            max_workers=max_workers,
-            reveal=shown_in_logs,
-        )
-        if numbers
-        else []
-    )
-    report = build_report(results, invalid, full_numbers=campaign.full_numbers)
-    report["refused"] = refused
-    report["deferred"] = deferred
-    report["suppressed"] = suppressed
-    report["segments"] = sum(s for r, s in zip(results, segments, strict=True) if r.ok)
-    report["counts"].update(
+    report = SendReport(full_numbers=campaign.full_numbers, lists=CAMPAIGN_LISTS)
+    try:
+        with _SendQueue() as queue:
+            for row in planned:
+                counts.add(row)
+                if row.verdict is Verdict.SEND:
+                    queue.add(row)
+                elif row.verdict is Verdict.INVALID:
+                    report.add_invalid(row.given or f"(row {row.row})", row.reason)
+                elif row.verdict is Verdict.REFUSED:
+                    entry = {"row": row.row, "number": shown(row.number or row.given), "reason": row.reason}
+                    report.add_listed("refused", entry)
+                elif row.verdict is Verdict.DEFERRED:
+                    report.add_listed("deferred", shown(row.number))
+                elif row.verdict is Verdict.SUPPRESSED:
+                    report.add_listed("suppressed", shown(row.number))
+            log.info("Campaign: %s", describe(counts))
+            message = partial(SmsMessage, sender=campaign.sender, callback_url=campaign.callback_url)
+            if queue.first is not None:  # a bad sender / callback: refused before anything is sent
+                number, text = queue.first
+                try:
+                    message(text).request(number)
+                except SmsApiError as exc:
+                    raise CampaignInputError(f"Cannot send this SMS: {exc}") from exc
+            shown_in_logs = reveal() if queue.count else False
+            segments = 0
+            if queue.count:
+                items = (Addressed(number, message(text), size) for number, text, size in queue)
+                for item, result in send_each(
+                    hook(), journal, items, total=queue.count, max_workers=max_workers, reveal=shown_in_logs
+                ):
+                    report.add(result)
+                    if result.ok:
+                        segments += item.segments
+    except BaseException:
+        report.close()
+        raise
+    report.figures["segments"] = segments
+    report.counts.update(
         numbers=counts.rows,
-        refused=len(refused),
-        deferred=len(deferred),
-        suppressed=len(suppressed),
         duplicates=counts.duplicates,
-        segments=report["segments"],
+        segments=segments,
+        **report.listed,
     )
-    resume_at = counts.earliest_opening if deferred else None
-    return CampaignOutcome(counts, report=report, resume_at=resume_at, results=results, reveal=shown_in_logs)
+    resume_at = counts.earliest_opening if report.listed["deferred"] else None
+    return CampaignOutcome(counts, report=report, resume_at=resume_at, reveal=shown_in_logs)
+
+
+class _SendQueue:
+    """The rows to send, planned before the first send: one JSON line each in a local temporary file.
+
+    The whole list is planned (and its counts logged) before anything is paid for; the rows to
+    send then stream from this file into the send loop, a bounded window ahead of the sends.
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="sms-campaign-")  # noqa: SIM115 (closed by __exit__)
+        self.count = 0
+        self.first: tuple[str, str] | None = None
+
+    def add(self, row: PlannedRow) -> None:
+        number, text = str(row.number), str(row.text)
+        if self.first is None:
+            self.first = (number, text)
+        self._file.write(json.dumps([number, text, row.segments]) + "\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[tuple[str, str, int]]:
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            number, text, segments = json.loads(line)
+            yield number, text, segments
+
+    def __enter__(self) -> _SendQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def _journal_sent(journal: SendJournal) -> Callable[[str, str], bool]:

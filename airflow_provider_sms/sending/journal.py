@@ -43,7 +43,7 @@ the records in :mod:`~airflow_provider_sms.sending.entries`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -329,8 +329,11 @@ class SendJournal:
         """Where the full report of this map index goes when it is too large for XCom."""
         return self.store.report_path
 
-    def write_report(self, report: Mapping[str, Any]) -> ObjectStoragePath:
-        """Write the full report of this task instance (the latest try's replaces an earlier one)."""
+    def write_report(self, report: Mapping[str, Any] | Iterable[str]) -> ObjectStoragePath:
+        """Write the full report of this task instance (the latest try's replaces an earlier one).
+
+        :param report: the report, or its JSON text in pieces (written as they come).
+        """
         return self.store.write_report(report)
 
     def record(

@@ -34,7 +34,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -49,6 +49,7 @@ CONDITIONAL_WRITE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs",
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 _ENTRY = re.compile(r"^([0-9a-f]{64})\.([0-9]+)\.json$")
 _LEGACY_ENTRY = re.compile(r"^([0-9a-f]{64})\.json$")
+_REPORT_WRITE = 1 << 20  # characters of a streamed report gathered before one write
 
 
 def segment(value: object) -> str:
@@ -183,13 +184,26 @@ class JournalStore:
     def report_path(self) -> ObjectStoragePath:
         return self.folder / f"{self.scope.map_index}.report.json"
 
-    def write_report(self, report: Mapping[str, Any]) -> ObjectStoragePath:
-        """Write the full report of this task instance (the latest try's replaces an earlier one)."""
+    def write_report(self, report: Mapping[str, Any] | Iterable[str]) -> ObjectStoragePath:
+        """Write the full report of this task instance (the latest try's replaces an earlier one).
+
+        :param report: the report, or its JSON text in pieces (written as they come).
+        """
         target = self.report_path
+        chunks = [json.dumps(report, sort_keys=True)] if isinstance(report, Mapping) else report
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.parent / f".{target.name}.{uuid.uuid4().hex}"
-            partial.write_text(json.dumps(report, sort_keys=True))
+            with partial.open("w", encoding="utf-8") as fh:
+                buffered: list[str] = []
+                size = 0
+                for chunk in chunks:
+                    buffered.append(chunk)
+                    size += len(chunk)
+                    if size >= _REPORT_WRITE:
+                        fh.write("".join(buffered))
+                        buffered, size = [], 0
+                fh.write("".join(buffered))
             partial.rename(target)
         except Exception as exc:
             raise JournalError(f"Cannot write the send report {target}: {exc}") from exc
