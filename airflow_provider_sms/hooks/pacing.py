@@ -37,7 +37,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -219,10 +219,30 @@ class AdaptiveRateLimiter:
             return min(s.rate, self._ceiling)
 
     def acquire(self) -> float:
-        """Block the calling thread until it may start a request; return the start time.
+        """Block the calling thread until it may start a request; return the start time."""
+        waits = self._waits()
+        try:
+            while True:
+                self._sleep(next(waits))
+        except StopIteration as done:
+            start: float = done.value
+            return start
+
+    async def acquire_async(self) -> float:
+        """Wait, without blocking the event loop, until a request may start; return the start time."""
+        waits = self._waits()
+        try:
+            while True:
+                await asyncio.sleep(next(waits))
+        except StopIteration as done:
+            start: float = done.value
+            return start
+
+    def _waits(self) -> Generator[float, None, float]:
+        """One acquisition without its sleeping: yields how long to sleep, returns the start time.
 
         A turn far ahead is waited for in steps of :data:`REBOOK_CHECK`: when the turns were
-        voided meanwhile (a 429, or the pace recovering), the thread books again at once
+        voided meanwhile (a 429, or the pace recovering), the caller books again at once
         instead of sleeping until a turn spaced at a pace that no longer holds.
         """
         entered = self._clock()
@@ -234,39 +254,13 @@ class AdaptiveRateLimiter:
                 _count_wait(now - entered, late=lateness)
                 return start
             while start - now > REBOOK_CHECK:
-                self._sleep(REBOOK_CHECK)
+                yield REBOOK_CHECK
                 now = max(self._clock(), now + REBOOK_CHECK)  # a sleep lasts at least as long
                 if self._voided(generation):
                     break
             else:
                 if start > now:
-                    self._sleep(start - now)
-                taken = self._confirm(start, generation, late_ok=late)
-                woke = self._clock()
-                if taken:
-                    _count_wait(woke - entered, late=max(lateness, woke - start))
-                    return start
-                if taken is None:
-                    late, lateness = True, woke - start
-
-    async def acquire_async(self) -> float:
-        """Wait, without blocking the event loop, until a request may start; return the start time."""
-        entered = self._clock()
-        late = False  # came too late for a turn once already (by this much)
-        lateness = 0.0
-        while True:
-            start, generation, now = self._book()
-            if start <= now:
-                _count_wait(now - entered, late=lateness)
-                return start
-            while start - now > REBOOK_CHECK:
-                await asyncio.sleep(REBOOK_CHECK)
-                now = max(self._clock(), now + REBOOK_CHECK)
-                if self._voided(generation):
-                    break
-            else:
-                if start > now:
-                    await asyncio.sleep(start - now)
+                    yield start - now
                 taken = self._confirm(start, generation, late_ok=late)
                 woke = self._clock()
                 if taken:
