@@ -16,6 +16,10 @@ MATRIX_ENVS=(
     "airflow-3.3.2-py3.13 3.3.2 3.13 celery,postgres test"
 )
 POSTGRES_CELERY_ENV="airflow-3.3.2-py3.13"
+# The release in between runs a lighter selection of the fast suite (CI's time budget): the unit
+# and integration tests and every example DAG run; the lowest and the newest run all of it.
+MATRIX_LIGHT_ENVS="airflow-3.2.2-py3.12"
+MATRIX_LIGHT_TESTS="tests/unit tests/integration tests/sandbox/test_example_dags.py"
 # Lower bounds of our own dependencies that the lowest environment proves (instead of the newest
 # versions pip would pick): the oldest common-compat with every name airflow_provider_sms.compat uses.
 LOWEST_ENV_PINS="apache-airflow-providers-common-compat==1.12.0"

@@ -99,8 +99,10 @@ prepare_envs() {
 tier_matrix() {
     local name=$1 status=0
     [ "${2:-}" = prepared ] || prepare_env "$name"
-    log "$name: pytest -m 'not e2e and not once' against the installed wheel"
-    run_in_env "$name" python -m pytest -m "not e2e and not once" -p no:cacheprovider || status=1
+    local -a selection=()
+    [[ " $MATRIX_LIGHT_ENVS " == *" $name "* ]] && read -r -a selection <<<"$MATRIX_LIGHT_TESTS"
+    log "$name: pytest -m 'not e2e and not once' ${selection[*]} against the installed wheel"
+    run_in_env "$name" python -m pytest -m "not e2e and not once" -p no:cacheprovider "${selection[@]}" || status=1
     log "$name: airflow dags list-import-errors --local over example_dags/"
     run_in_env "$name" ci/check-example-dags.sh || status=1
     return $status
