@@ -55,7 +55,7 @@ WARMUP = 2.0  # seconds: after an idle spell the pace ramps up to full over this
 WARM_START = 0.75  # ...from this fraction of it, while the first connections are being opened
 REBOOK_CHECK = 0.5  # seconds: a thread waiting longer for its turn looks this often whether it still holds it
 RESPACE_STEP = 1.25  # the pace recovering by this factor voids the turns booked at the slower pace
-LATE_AFTER = 0.015  # seconds: a thread that runs this long after its turn gives the schedule up
+LATE_AFTER = 0.015  # seconds: a thread that runs this long after its turn books again
 _CLOSE_ENOUGH = 0.05  # requests/s: where the approach to the share ends and probing begins
 _MAX_DOUBLINGS = 10.0
 
