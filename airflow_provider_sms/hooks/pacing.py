@@ -246,8 +246,7 @@ class AdaptiveRateLimiter:
         instead of sleeping until a turn spaced at a pace that no longer holds.
         """
         entered = self._clock()
-        late = False  # came too late for a turn once already (by this much)
-        lateness = 0.0
+        lateness = 0.0  # how late the thread came for a turn it then had to book again
         while True:
             start, generation, now = self._book()
             if start <= now:  # a turn already due was taken with the booking (one lock, not two)
@@ -261,13 +260,13 @@ class AdaptiveRateLimiter:
             else:
                 if start > now:
                     yield start - now
-                taken = self._confirm(start, generation, late_ok=late)
+                taken = self._confirm(start, generation, late_ok=lateness > 0)
                 woke = self._clock()
                 if taken:
                     _count_wait(woke - entered, late=max(lateness, woke - start))
                     return start
                 if taken is None:
-                    late, lateness = True, woke - start
+                    lateness = woke - start
 
     def on_throttled(self, started_at: float | None = None, retry_after: float | None = None) -> None:
         """The server answered 429: the account's window is full, slow down to our share of it.
@@ -365,10 +364,9 @@ class AdaptiveRateLimiter:
         with self._state() as s:
             if generation != s.generation:
                 return False
-            if not late_ok and self._clock() - start > LATE_AFTER:
-                s.generation += 1
-                last = s.starts[-1] if s.starts else -math.inf
-                s.next_start = max(self._clock(), s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
+            now = self._clock()
+            if not late_ok and now - start > LATE_AFTER:
+                self._book_again(s, now)
                 return None
             s.starts.append(start)
             self._forget_before(s, start - WINDOW)
@@ -392,9 +390,14 @@ class AdaptiveRateLimiter:
         before = s.rate
         self._raise_pace(s, now)
         if s.rate > before and _step(s.rate) > _step(before):
-            s.generation += 1
-            last = s.starts[-1] if s.starts else -math.inf
-            s.next_start = max(now, s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
+            self._book_again(s, now)
+
+    def _book_again(self, s: PaceState, now: float) -> None:
+        """Void every turn booked: they are booked again from one pace after the last start, at
+        the pace of now, never before a 429's pause."""
+        s.generation += 1
+        last = s.starts[-1] if s.starts else -math.inf
+        s.next_start = max(now, s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
 
     def _raise_pace(self, s: PaceState, now: float) -> None:
         """Advance the pace from the last update to ``now`` (the same curve however often called)."""
