@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -53,7 +54,14 @@ def parse_number(raw: object, *, default_region: str | None = None) -> ParsedNum
     """
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise InvalidNumberError(f"Phone number must be a string, got {type(raw).__name__}")
-    text = str(raw)
+    return _parse_text(str(raw), default_region)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str, default_region: str | None) -> ParsedNumber:
+    """:func:`parse_number` of a string; remembered, since a batch asks again for the numbers it
+    just parsed (the hygiene engine's HLR look-up, then its fraud check). Pure: the same text
+    and region always give the same number or the same error (errors are not remembered)."""
     if not text.isascii():  # digits of any script as ASCII digits; signs and separators as written
         text = phonenumbers.normalize_digits_only(text, keep_non_digits=True).translate(_PLUS_SIGNS)
     text = text.strip()

@@ -28,10 +28,11 @@ import asyncio
 import contextlib
 import gc
 import math
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from airflow_provider_sms.hooks.base import MAX_IN_FLIGHT
@@ -46,11 +47,15 @@ MIN_IN_FLIGHT = 4  # never fewer (unless the caller's maximum or the batch is sm
 INITIAL_LATENCY = 0.2  # seconds: the guess before anything is measured (grows from the first second)
 RISE = 0.3  # weight of a slower answer in the running estimate: a slowdown is followed quickly...
 FALL = 0.05  # ...a speed-up slowly, so that one fast answer does not starve the pace
+STRETCH = 2.0  # one answer counts as at most twice the estimate: a stall is not a slowdown...
+# ...(a real one is followed within a few answers: each may raise the estimate by RISE x 1)
 TICK = 0.1  # seconds: how often a runner waiting for answers looks at the count again
 FIRST_ANSWER_WAIT = 0.25  # seconds: one piece of work alone first, for this long at most
 STARVED = 0.02  # seconds: turns taken this late on average mean the process is short of CPU...
 LATE_WEIGHT = 0.1  # ...(a running average of how late each piece's sleepers woke)...
 STARVED_AFTER = 20  # ...over at least this many pieces of work: one stall is not a verdict
+CPU_BOUND = 0.85  # CPU seconds per second of this process (threads: one interpreter lock) that...
+CPU_WINDOW = 1.0  # ...over the last second at least, mean it is bound by its own CPU: hold the count
 
 __all__ = [
     "MAX_IN_FLIGHT",
@@ -107,6 +112,7 @@ class InFlightController:
     :param minimum: the fewest (while below ``maximum``).
     :param initial_latency: seconds per answer assumed before the first is measured.
     :param clock: monotonic seconds (injectable for tests).
+    :param cpu_clock: this process's CPU seconds (injectable for tests).
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class InFlightController:
         minimum: int = MIN_IN_FLIGHT,
         initial_latency: float = INITIAL_LATENCY,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         if rate_limit <= 0:
             raise ValueError(f"rate_limit must be positive, got {rate_limit!r}")
@@ -134,6 +141,9 @@ class InFlightController:
         self._outstanding: dict[int, float] = {}  # token -> when the piece of work began
         self._late = 0.0  # running average of how late the limiter's sleepers woke
         self._late_samples = 0
+        self._cpu_clock = cpu_clock
+        self._cpu_mark = (clock(), cpu_clock())  # where the current CPU measurement began
+        self._cpu_bound = False  # the last complete measurement found the process CPU-bound
         self.peak = 0  # the most pieces of work in flight at once
 
     # -- the estimate ---------------------------------------------------------------------
@@ -162,9 +172,26 @@ class InFlightController:
         return max(self.minimum, min(self.maximum, wanted))
 
     def starved(self) -> bool:
-        """Whether the limiter's sleepers wake late (on average more than :data:`STARVED`, over
-        :data:`STARVED_AFTER` pieces of work at least): the process, not the API, is what is slow."""
-        return self._late_samples >= STARVED_AFTER and self._late > STARVED
+        """Whether this process, not the API, is what is slow: the limiter's sleepers wake late
+        (on average more than :data:`STARVED`, over :data:`STARVED_AFTER` pieces of work at
+        least), or the process used :data:`CPU_BOUND` of a CPU or more over the last second.
+
+        Its threads share one interpreter lock: at a high rate it can be bound by its own CPU
+        before the machine is. Its answers then look slower, since a thread waits for the lock
+        before it reads one; more threads would add switching and make them slower still (at
+        300/s: 5-8 ms of CPU per request with 500 threads, 3.8-4 ms with 60).
+        """
+        return (self._late_samples >= STARVED_AFTER and self._late > STARVED) or self._cpu_busy()
+
+    def _cpu_busy(self) -> bool:
+        now = self._clock()
+        with self._lock:
+            began, cpu_began = self._cpu_mark
+            if now - began >= CPU_WINDOW:
+                cpu = self._cpu_clock()
+                self._cpu_bound = (cpu - cpu_began) / (now - began) >= CPU_BOUND
+                self._cpu_mark = (now, cpu)
+            return self._cpu_bound
 
     def observe_lateness(self, late: float) -> None:
         """Account for how late a finished piece of work's turns were taken (seconds)."""
@@ -183,6 +210,10 @@ class InFlightController:
             if self._measured == 0:
                 self._latency = sample
             else:
+                # One answer held up by a stall (the garbage collector, a CPU-starved host) would
+                # otherwise start hundreds of threads at once at a high rate, whose switching
+                # costs CPU long after the stall: each answer moves the estimate by 30 % at most.
+                sample = min(sample, STRETCH * self._latency)
                 weight = RISE if sample > self._latency else FALL
                 self._latency += weight * (sample - self._latency)
             self._measured += 1
@@ -231,7 +262,6 @@ class InFlightController:
                 self._end(token, began, waits)
 
 
-
 class _Source(Generic[T]):
     """The items of a batch, read lazily: :meth:`take` reads only as many as there is room for."""
 
@@ -267,17 +297,29 @@ def run_adaptive(
     """
     executor = ThreadPoolExecutor(max_workers=controller.maximum, thread_name_prefix=thread_name_prefix)
     pending: dict[Future[R], T] = {}
+    # Finished futures arrive here: waiting on hundreds of futures with concurrent.futures.wait
+    # would install and remove a waiter on each of them for every answer.
+    finished: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
     source = _Source(items)
     with no_full_gc_pauses():
         try:
             while True:
                 for item in source.take(controller.limit() - len(pending)):
-                    pending[executor.submit(controller.measure, fn, item)] = item
+                    future = executor.submit(controller.measure, fn, item)
+                    pending[future] = item
+                    future.add_done_callback(finished.put)
                 if not pending:
                     return
-                done, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield pending.pop(future), future
+                try:
+                    done = finished.get(timeout=TICK)
+                except queue.Empty:
+                    continue
+                while True:
+                    yield pending.pop(done), done
+                    try:
+                        done = finished.get_nowait()
+                    except queue.Empty:
+                        break
         finally:
             for future in pending:
                 future.cancel()

@@ -7,12 +7,16 @@ One pooled :class:`requests.Session` per hook instance serves every thread that 
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import threading
 from typing import Any, TypeVar
 
 import requests
 import tenacity
+from requests.auth import _basic_auth_str
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from airflow_provider_sms.api.endpoints import ApiRequest, with_defaults
@@ -61,6 +65,7 @@ class SmsApiHook(SmsApiHookBase):
         self._session_lock = threading.Lock()
         self._ca_seen: tuple[int, ...] | None = None  # the CA bundle file last found usable
         self._environment: tuple[dict[str, str], bool | str] = ({}, True)  # proxies, verify
+        self._headers: dict[str, str] = {}  # every request's: the session's, and Basic auth
 
     def get_conn(self) -> requests.Session:
         """The pooled session (Basic auth set; ``verify`` is passed per request).
@@ -86,6 +91,10 @@ class SmsApiHook(SmsApiHookBase):
         adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=MAX_IN_FLIGHT, max_retries=0)
         session.mount("https://", adapter)
         self._environment = environment_settings(session, self.settings.api_url, self.settings.verify)
+        self._headers = {
+            name: value if isinstance(value, str) else value.decode("latin-1")
+            for name, value in {**session.headers, "Authorization": _basic_auth_str(*session.auth)}.items()
+        }
         # The environment was read once, just now: requests would read it again for every
         # request (proxies, NO_PROXY, REQUESTS_CA_BUNDLE: a scan of os.environ each time, a
         # third of a request's CPU). The session's auth is set, so no .netrc is consulted.
@@ -151,14 +160,15 @@ class SmsApiHook(SmsApiHookBase):
         started_at = self.limiter.acquire()
         with watching(Deadline(settings.timeout)) as deadline:
             try:
-                response = session.send(
-                    self._prepare(session, request),
+                prepared = self._prepare(request)
+                # Straight to the adapter: Session.send would only add cookie handling and
+                # redirects, which the API does not use (a redirect is refused: _read_body).
+                response = session.get_adapter(prepared.url or "").send(
+                    prepared,
                     timeout=(min(DEFAULT_CONNECT_TIMEOUT, settings.timeout), settings.timeout),
-                    # Per request: with REQUESTS_CA_BUNDLE set, requests ignores Session.verify.
-                    verify=verify,
+                    verify=verify,  # the environment's, read once per session
                     proxies=proxies,
                     cert=None,
-                    allow_redirects=False,
                     stream=True,
                 )
             except (requests.exceptions.RequestException, OSError) as exc:
@@ -174,17 +184,23 @@ class SmsApiHook(SmsApiHookBase):
                 raise self.lost_answer(request, masked, self.deadline_cause())
         return self.parse_answer(request, status, body, masked, started_at, headers)
 
-    def _prepare(self, session: requests.Session, request: ApiRequest[Any]) -> requests.PreparedRequest:
-        """The request with the session's headers and Basic auth: what ``Session.request`` would
-        prepare, without merging settings that never change (a tenth of a request's CPU)."""
+    def _prepare(self, request: ApiRequest[Any]) -> requests.PreparedRequest:
+        """The request as ``Session.request`` would prepare it (the session's headers, Basic
+        auth, a JSON body), from parts worked out once per session: preparing it from scratch
+        (headers merged, auth encoded, the URL parsed and quoted) was a sixth of its CPU."""
         prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=request.method,
-            url=self.settings.url(request.path),
-            headers=session.headers,
-            json=request.body,
-            auth=session.auth,
-        )
+        prepared.method = request.method.upper()
+        prepared.url = _prepared_url(self.settings.url(request.path))
+        headers = CaseInsensitiveDict(self._headers)
+        body: bytes | None = None
+        if request.body is not None:
+            body = json.dumps(request.body, allow_nan=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+            headers["Content-Length"] = str(len(body))
+        elif prepared.method not in ("GET", "HEAD"):
+            headers["Content-Length"] = "0"
+        prepared.headers = headers
+        prepared.body = body
         return prepared
 
     def _read_body(
@@ -236,6 +252,14 @@ class SmsApiHook(SmsApiHookBase):
         # A read timeout is the deadline too: each read may last the whole timeout, no more.
         timed_out = deadline.expired or isinstance(exc, requests.exceptions.Timeout)
         return self.lost_answer(request, masked, self.deadline_cause() if timed_out else cause)
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_url(url: str) -> str:
+    """``url`` as requests sends it (host in IDNA, path quoted); the API's few paths repeat."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)
+    return prepared.url or url
 
 
 def environment_settings(

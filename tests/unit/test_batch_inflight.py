@@ -16,6 +16,7 @@ from airflow_provider_sms.batch.inflight import (
     HEADROOM,
     MAX_IN_FLIGHT,
     MIN_IN_FLIGHT,
+    RISE,
     SPARE,
     STARVED_AFTER,
     InFlightController,
@@ -73,6 +74,20 @@ def test_in_flight_follows_a_slowdown_quickly_and_a_speedup_slowly() -> None:
     controller.observe(0.2)
     assert controller.limit() > 0.9 * slow  # one fast answer does not starve the pace
     assert settled(controller, 0.2) <= fast + 1  # back down (the estimate approaches 0.2 s from above)
+
+
+def test_one_stalled_answer_is_not_taken_for_a_slowdown() -> None:
+    """A stall of one answer (3 s where they take 0.2 s) raises the count by 30 % at most, not
+    fifteen-fold; a real slowdown is still followed within a few answers."""
+    controller = InFlightController(300)
+    fast = settled(controller, 0.2)
+    controller.observe(3.0)
+    assert controller.latency() == pytest.approx(0.2 * (1 + RISE))
+    assert controller.limit() <= math.ceil(300 * 0.2 * (1 + RISE) * HEADROOM) + SPARE
+    for _ in range(15):
+        controller.observe(3.0)
+    assert controller.latency() > 2.0  # sixteen slow answers: most of the way to 3 s
+    assert controller.limit() > 5 * fast
 
 
 def test_bounds_maximum_minimum_and_the_pool() -> None:
@@ -179,6 +194,34 @@ def test_a_process_short_of_cpu_holds_its_count_instead_of_growing_it() -> None:
     fresh.observe_lateness(1.0)
     assert fresh.starved()
     assert grown[1] == 60  # late: it holds the 60 in flight
+
+
+def test_a_process_bound_by_its_own_cpu_holds_its_count() -> None:
+    """At a high rate one process's threads can use a whole CPU (one interpreter lock): its
+    answers then look slower because its threads wait for the lock, not because the API is."""
+    clock = FakeClock()
+    cpu = [0.0]
+    controller = InFlightController(300, clock=clock, cpu_clock=lambda: cpu[0])
+    settled(controller, 0.2)
+    tokens = [controller._begin() for _ in range(60)]
+    for _ in range(200):
+        controller.observe(1.0)  # the answers look five times slower
+    clock.sleep(1.0)
+    cpu[0] += 0.5  # half a CPU over the last second: the API is slower, grow
+    assert not controller.starved()
+    assert controller.limit() >= math.ceil(300 * 1.0 * HEADROOM) or controller.limit() == MAX_IN_FLIGHT
+    clock.sleep(0.5)
+    cpu[0] += 0.5  # not a whole second measured yet: the last verdict stands
+    assert not controller.starved()
+    clock.sleep(0.5)
+    cpu[0] += 0.45  # 0.95 CPU seconds per second: bound by its own CPU, hold the 60 in flight
+    assert controller.starved()
+    assert controller.limit() == 60
+    for token, began in tokens:
+        controller._end(token, began, LimiterWaits())
+    clock.sleep(1.0)
+    cpu[0] += 0.1  # idle again
+    assert not controller.starved()
 
 
 def test_the_limiter_reports_how_late_its_sleepers_woke() -> None:
