@@ -181,15 +181,24 @@ class RowSource:
                         yield {self.number_column: line}
 
 
+#: The most of the ``seen`` table's pages SQLite keeps in memory (KiB; its default is 2000).
+SEEN_CACHE_KIB = 1024
+
+
 class SeenMessages:
-    """Digests of the (number, text) pairs met so far, in a temporary SQLite file (flat memory)."""
+    """Digests of the (number, text) pairs met so far, in a temporary SQLite file (flat memory).
+
+    The table grows on disk (about 24 bytes per message); at most :data:`SEEN_CACHE_KIB` of
+    its pages are held in memory, whatever the list's length.
+    """
 
     def __init__(self) -> None:
         handle, self._file = tempfile.mkstemp(prefix="sms-campaign-", suffix=".sqlite")
         os.close(handle)
         self._db = sqlite3.connect(self._file)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
+        pragmas = ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{SEEN_CACHE_KIB}", "temp_store=FILE")
+        for pragma in pragmas:
+            self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY) WITHOUT ROWID")
 
     def first_time(self, number: str, text: str) -> bool:

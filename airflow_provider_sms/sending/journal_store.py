@@ -49,7 +49,9 @@ CONDITIONAL_WRITE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs",
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 _ENTRY = re.compile(r"^([0-9a-f]{64})\.([0-9]+)\.json$")
 _LEGACY_ENTRY = re.compile(r"^([0-9a-f]{64})\.json$")
-_REPORT_WRITE = 1 << 20  # characters of a streamed report gathered before one write
+#: Characters of a streamed report gathered before one write (each write of an ObjectStoragePath
+#: file costs a lineage call; the file object buffers further). Held in memory at most once.
+_REPORT_WRITE = 1 << 16
 
 
 def segment(value: object) -> str:
