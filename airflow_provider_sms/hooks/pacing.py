@@ -192,6 +192,7 @@ class AdaptiveRateLimiter:
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
         self._ceiling = rate_limit * headroom
+        self._headroom = headroom
         self._clock = clock
         self._sleep = sleep
         self._store: PaceStore = store if store is not None else LocalStore()
@@ -363,19 +364,48 @@ class AdaptiveRateLimiter:
         again whenever one of them woke late: at 300/s with a hundred threads, that was most
         of the time). ``late_ok``: a thread late a second time takes its turn, so that a
         starved process still makes progress.
+
+        At a high pace a late thread may also start at once when every one-second window
+        then stays under the limit (:meth:`_room_for_late`): its hole left unused is a start
+        lost, and a hundred threads sharing one interpreter lock wake late often enough (one
+        wake in ten at 300/s) to cost a tenth of the pace. At 30/s there is never room: the
+        turns ahead fill the window.
         """
         with self._state() as s:
             if generation != s.generation:
                 return False
             now = self._clock()
-            if not late_ok and now - start > LATE_AFTER:
+            late = now - start > LATE_AFTER
+            if late and not late_ok and not self._room_for_late(s, now):
                 last = s.starts[-1] if s.starts else -math.inf
                 pace = 1.0 / min(s.rate, self._ceiling)
                 s.next_start = max(s.next_start, now, s.paused_until, last + pace)
                 return None
-            s.starts.append(start)
+            s.starts.append(now if late else start)  # where it counts in the server's window
             self._forget_before(s, start - WINDOW)
             return True
+
+    def _room_for_late(self, s: PaceState, now: float) -> bool:
+        """Whether a start now, off its turn, keeps every one-second window that holds it under
+        the limit, the schedule ahead counted full (a turn each ``1/pace`` from now on).
+
+        A window beginning just before one of the last second's starts holds the starts since,
+        this one, and the turns ahead until it ends; the bound keeps half of the headroom
+        (:data:`HEADROOM`) for the jitter between starts and the server's arrivals. The turns
+        ahead alone fill ``pace`` of a window: a late start fits only at a pace above ~130/s,
+        or where the last second left turns unused.
+        """
+        pace = min(s.rate, self._ceiling)
+        bound = pace * (1.0 + 1.0 / self._headroom) / 2.0
+        if pace * WINDOW + 2.0 > bound:  # this start, the turns ahead, and one of rounding
+            return False
+        starts = sorted(t for t in s.starts if t > now - WINDOW)
+        held = len(starts)
+        for t in starts:
+            if held + 2.0 + pace * (t + WINDOW - now) > bound:
+                return False
+            held -= 1
+        return True
 
     @staticmethod
     def _forget_before(s: PaceState, horizon: float) -> None:
