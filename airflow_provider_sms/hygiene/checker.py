@@ -1,4 +1,9 @@
-"""One number's paid checks, run on a worker thread: HLR look-up, then fraud check."""
+"""One number's paid checks: HLR look-up, then fraud check, each a step of its own on a worker thread.
+
+The pipeline runs the two steps separately (:func:`look_up`, then :func:`check_number` with the
+paid ``known_hlr``), so that it can choose which step starts next; :func:`check_number` alone runs
+both one after the other.
+"""
 
 from __future__ import annotations
 
@@ -63,18 +68,16 @@ def check_number(
     :param breaker: the run's circuit breaker: told of every answer and failure; once it is open
         no request starts, and a failed check raises :class:`CheckStopped` instead of giving an
         ERROR verdict (the API is down: the number stays unchecked for the retry).
-    :param known_hlr: the HLR answer an earlier try paid for (resume state): only the fraud
-        check is made.
+    :param known_hlr: the HLR answer already paid for (this run's first step, or an earlier
+        try's, from the resume state): only the fraud check is made.
     """
     hlr: HlrResult | Exception
     if known_hlr is not None:
         hlr, calls = known_hlr, 0
     else:
-        hlr, calls = _ask(hook.hlr_lookup, e164, stop, breaker), 1
+        hlr, calls = look_up(hook, e164, stop=stop, breaker=breaker), 1
     fraud = None
-    wanted = isinstance(hlr, HlrResult) and not (
-        skip_fraud_check_if_unreachable and hlr.status != HLR_DELIVERED
-    )
+    wanted = wants_fraud_check(hlr, skip_fraud_check_if_unreachable=skip_fraud_check_if_unreachable)
     if wanted:
         try:
             fraud = _ask(hook.fraud_check, e164, stop, breaker)
@@ -83,6 +86,25 @@ def check_number(
             raise
         calls += 1
     return CheckOutcome(decide(e164, hlr, fraud, checked_at=now_iso()), calls)
+
+
+def look_up(
+    hook: SmsApiHook, e164: str, *, stop: threading.Event, breaker: CircuitBreaker | None = None
+) -> HlrResult | Exception:
+    """The first step: the HLR look-up's answer, or the error that survived the hook's retries.
+
+    Raises :class:`CheckStopped` (the run stops, or the breaker is open) and fatal errors, as
+    :func:`check_number` does.
+    """
+    return _ask(hook.hlr_lookup, e164, stop, breaker)
+
+
+def wants_fraud_check(hlr: HlrResult | Exception, *, skip_fraud_check_if_unreachable: bool) -> bool:
+    """Whether a number with this HLR answer gets the second step: not after a failed look-up (the
+    number is ERROR either way), nor, when asked, after an undelivered one."""
+    if not isinstance(hlr, HlrResult):
+        return False
+    return not (skip_fraud_check_if_unreachable and hlr.status != HLR_DELIVERED)
 
 
 def _ask(

@@ -16,14 +16,16 @@ whenever the run stops (failure, SIGTERM from Airflow). The directory is removed
 output is published.
 
 Only answers that cost calls are saved: local INVALID verdicts are free to recompute,
-ERROR and UNCHECKED verdicts are meant to be checked again. A number whose HLR look-up was
-answered but whose fraud check was stopped by an outage is saved *half checked*
-(:func:`~airflow_provider_sms.hygiene.verdicts.half_checked`): the retry makes only its fraud check.
+ERROR and UNCHECKED verdicts are meant to be checked again. Each HLR answer is saved as it
+arrives, *half checked* (:func:`~airflow_provider_sms.hygiene.verdicts.half_checked`), before
+its number's fraud check is made; the whole answer follows. A number whose fraud check never
+came (a kill, an outage) is found half checked: the retry makes only its fraud check.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import time
@@ -36,7 +38,12 @@ import pendulum
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_sms.hygiene.paths import is_local, local_path
-from airflow_provider_sms.hygiene.verdicts import FINAL_VERDICTS, NumberCheck, Verdict, is_half_checked
+from airflow_provider_sms.hygiene.verdicts import (
+    FINAL_VERDICTS,
+    NumberCheck,
+    Verdict,
+    is_half_checked,
+)
 
 STATE_COLUMNS = list(NumberCheck._fields)
 _SUFFIX = ".jsonl"
@@ -73,19 +80,24 @@ class CheckpointLog:
         self.saved = 0
 
     def load(self, max_age: timedelta | None, now: datetime | None = None) -> Iterator[NumberCheck]:
-        """Answers saved by earlier tries (whole lines only, none older than ``max_age``)."""
+        """Answers saved by earlier tries (whole lines only, none older than ``max_age``).
+
+        Half-checked numbers come after every whole answer (a later step or try may have finished
+        the number, and the store keeps the first answer it is given for a number): a second pass
+        over the files reads them, so memory stays flat however many numbers were saved (every
+        number's HLR answer is saved half checked before its fraud check is made).
+        """
         if not self.state_dir.exists():
             return
         now = now or datetime.now(timezone.utc)
-        halves = []  # after every whole answer: a later try may have finished the number
-        for part in sorted(self.state_dir.iterdir(), key=lambda p: p.name):
-            if part.name.endswith(_SUFFIX):
-                for check in _read_part(part, max_age, now):
-                    if check.verdict is Verdict.ERROR:
-                        halves.append(check)
-                    else:
+        parts = sorted(
+            (p for p in self.state_dir.iterdir() if p.name.endswith(_SUFFIX)), key=lambda p: p.name
+        )
+        for halves in (False, True):
+            for part in parts:
+                for check in _read_part(part, max_age, now, halves=halves):
+                    if (check.verdict is Verdict.ERROR) is halves:
                         yield check
-        yield from halves
 
     def add(self, check: NumberCheck) -> None:
         """Buffer a paid answer: a final verdict, or a half-checked number."""
@@ -143,16 +155,28 @@ def _line(check: NumberCheck) -> str:
     return json.dumps([check.e164, check.verdict.value, *check[2:]], separators=(",", ":")) + "\n"
 
 
-def _read_part(part: ObjectStoragePath, max_age: timedelta | None, now: datetime) -> Iterator[NumberCheck]:
+# A line's verdict, read without parsing it: ``["<e164>","ERROR",...`` (an E.164 number is at
+# most 16 characters, and no field before the verdict holds a quote).
+_ERROR_MARK = b'","' + Verdict.ERROR.value.encode("ascii") + b'","'
+_VERDICT_WITHIN = 40
+
+
+def _read_part(
+    part: ObjectStoragePath, max_age: timedelta | None, now: datetime, *, halves: bool
+) -> Iterator[NumberCheck]:
+    """The answers of one file, line by line: the half-checked ones (``halves``), or the others."""
     try:
-        text = part.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = part.read_bytes()  # not open(): object stores differ in what it supports
+    except OSError:
         return
-    lines = text.split("\n")
-    for line in lines[:-1]:  # what follows the last "\n" was cut short by a kill
+    for raw in io.BytesIO(data):  # one line at a time, no list of them
+        if not raw.endswith(b"\n"):  # cut short by a kill: the last line, ignored
+            return
+        if (_ERROR_MARK in raw[:_VERDICT_WITHIN]) is not halves:
+            continue
         try:
-            fields = json.loads(line)
-        except ValueError:
+            fields = json.loads(raw)
+        except ValueError:  # UnicodeDecodeError included
             continue
         if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
             check = check_from_fields(fields, max_age, now)

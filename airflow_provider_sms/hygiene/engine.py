@@ -145,7 +145,7 @@ class HygieneEngine:
                     progress=progress,
                 )
                 self.log.info(
-                    "Number hygiene: checks in flight follow the answer time (at most %d), "
+                    "Number hygiene: requests in flight follow the answer time (at most %d), "
                     "pace %.0f requests/s",
                     pipeline.max_in_flight,
                     self.hook.limiter.rate,
@@ -163,8 +163,10 @@ class HygieneEngine:
                     ) from exc
                 stats.blank_lines = source.blank_lines
                 self.log.info(
-                    "Number hygiene: up to %d checks were in flight (answers took %.2f s each)",
+                    "Number hygiene: up to %d requests were in flight and %d fraud checks ready "
+                    "(answers took %.2f s each)",
                     controller.peak,
+                    pipeline.ready_peak,
                     controller.latency(),
                 )
             _check_accounting(stats, source, writers, checkpoint)
@@ -229,7 +231,6 @@ class HygieneEngine:
                 "Number hygiene: %d rows had more or fewer fields than the header (padded or cut to fit)",
                 summary.ragged_rows,
             )
-
 
 
 def _refuse_aliases(source: ObjectStoragePath, targets: list[ObjectStoragePath]) -> None:

@@ -173,13 +173,19 @@ def decide(
 
 
 HALF_CHECKED = "HLR look-up answered; fraud check not made yet (the API went down)"
-"""The ``error`` of a resume-state entry that holds only a paid HLR answer (see :func:`half_checked`)."""
+"""The ``error`` of a resume-state entry that holds only a paid HLR answer (see :func:`half_checked`).
+
+Every HLR answer is saved so now, not only when the API went down; the text stays as it was, so
+that the resume state of an earlier version is still read.
+"""
 
 
 def half_checked(e164: str, hlr: HlrResult, *, checked_at: str) -> NumberCheck:
-    """A number whose HLR look-up was paid but whose fraud check was stopped (the API went down).
+    """A number whose HLR look-up was paid but whose fraud check is not made (yet).
 
-    Saved in the resume state (never written as a verdict), so the retry makes only the fraud check.
+    Saved in the resume state as each HLR answer arrives (never written as a verdict); the whole
+    answer follows once the fraud check is answered. A retry that finds only this makes only the
+    fraud check.
     """
     return NumberCheck(e164, Verdict.ERROR, *_hlr_fields(hlr), "", HALF_CHECKED, checked_at)
 

@@ -187,8 +187,11 @@ def test_refused_account_stops_the_run_and_saves_what_was_paid(tmp_path) -> None
     state = CheckpointLog(ObjectStoragePath(str(tmp_path / "o.csv.state")), every=1, interval=1)
     saved = list(state.load(None))
     assert sorted(c.e164 for c in saved if c.verdict is not Verdict.ERROR) == numbers[:30]  # in order
-    # The next number's HLR look-up may have been answered before the stop: kept, half checked.
-    assert all(is_half_checked(c) and c.e164 == numbers[31] for c in saved if c.verdict is Verdict.ERROR)
+    # Each HLR answer is saved as it arrives (half checked), before its fraud check; the refused
+    # look-up of numbers[30] paid nothing, and no number after it was looked up.
+    halves = [c for c in saved if c.verdict is Verdict.ERROR]
+    assert all(is_half_checked(c) for c in halves)
+    assert sorted(c.e164 for c in halves) == numbers[:30]
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -223,3 +226,85 @@ def test_summary_is_small_and_json_ready(tmp_path) -> None:
     assert data["calls_saved"] == 4
     assert data["api_calls"] == 2
     assert set(data) >= {"output_path", "clean_path", "flagged_path", "duration_s", "calls_saved_by"}
+
+
+def test_lookups_run_ahead_so_that_a_backlog_of_fraud_checks_is_ready_when_they_run_out(tmp_path) -> None:
+    """The scheduling, not its timing: when the last HLR look-up starts, at least one answer time of
+    fraud checks (``rate x latency``, two thirds of the in-flight target) is ready to start, so the
+    limiter has work to the last request; the backlog stays bounded while the list runs."""
+    workers = 16  # the in-flight target (the fake hook has no limiter: the controller's maximum)
+    numbers = [f"+447400{n:06d}" for n in range(100_000, 100_400)]
+    seen: list[tuple[str, int]] = []  # (step, ready fraud checks when it was started)
+
+    stats = RunStats()
+    store = ResultStore(tmp_path)
+    checkpoint = CheckpointLog(ObjectStoragePath(str(tmp_path / "state")), every=100, interval=1)
+    controller = InFlightController(1000, maximum=workers)
+    with ResultWriters(tmp_path, ["number"]) as writers:
+        pipeline = CheckPipeline(
+            hook=FakeHook(delay=0.01),  # type: ignore[arg-type]
+            options=HygieneOptions(workers=workers),
+            controller=controller,
+            store=store,
+            checkpoint=checkpoint,
+            writers=writers,
+            stats=stats,
+            progress=ProgressReporter(stats, logging.getLogger("t"), 60),
+        )
+        start = pipeline._start
+
+        def recording_start(check: Any, step: str) -> None:  # the streaming thread's choice
+            seen.append((step, len(pipeline._ready)))
+            start(check, step)
+
+        pipeline._start = recording_start  # type: ignore[method-assign]
+        rows = (InputRow(i + 1, i + 2, [n], False) for i, n in enumerate(numbers))
+        pipeline.run(rows, 0)
+    store.close()
+
+    assert stats.api_calls == len(seen) == 2 * len(numbers)
+    assert controller.limit() == workers
+    last_lookup = max(i for i, (step, _) in enumerate(seen) if step == "hlr")
+    one_answer_time = (workers - 2) / 1.5  # the target is rate x latency x 1.5 + 2
+    assert seen[last_lookup][1] >= one_answer_time
+    # Bounded: the target plus the look-ups answered while fraud checks went first.
+    assert pipeline.ready_peak <= 2 * workers
+    # Without the backlog the fraud checks would follow their look-ups: the first ones start only
+    # once the first look-ups of the list have filled it (HLR first while it is short).
+    first_fraud = min(i for i, (step, _) in enumerate(seen) if step == "fraud")
+    assert first_fraud >= one_answer_time
+    assert pipeline._pending == {}
+    assert not pipeline._ready
+    assert not pipeline._lookups
+
+
+def test_a_look_up_saved_half_checked_is_finished_by_the_retry_and_a_whole_answer_wins(tmp_path) -> None:
+    """Each HLR answer is saved as it arrives (half checked), the whole answer after it: on resume
+    the whole answer wins, and a number whose fraud check never came gets only the fraud check."""
+    from airflow_provider_sms.hygiene.checker import now_iso
+    from airflow_provider_sms.hygiene.verdicts import decide, half_checked
+
+    numbers = ["+447400100000", "+447400100001", "+447400100002"]
+    answers = FakeHook()
+    state = CheckpointLog(ObjectStoragePath(str(tmp_path / "o.csv.state")), every=100, interval=60)
+    hlrs = {n: answers.hlr_lookup(n) for n in numbers}
+    for n in numbers:  # the order the pipeline saves them in: every half before its whole answer
+        state.add(half_checked(n, hlrs[n], checked_at=now_iso()))
+    for n in numbers[:2]:
+        state.add(decide(n, hlrs[n], answers.fraud_check(n), checked_at=now_iso()))
+    state.flush()
+    state.close()
+    loaded = list(state.load(None))
+    assert [(c.e164, is_half_checked(c)) for c in loaded] == [
+        (numbers[0], False), (numbers[1], False), *((n, True) for n in numbers),
+    ]  # fmt: skip
+
+    hook = FakeHook()
+    summary = HygieneEngine(hook, HygieneOptions(workers=4)).run(  # type: ignore[arg-type]
+        write_list(tmp_path / "in.csv", numbers), tmp_path / "o.csv"
+    )
+
+    assert hook.calls == [("fraud", numbers[2])]
+    assert summary.api_calls == 1
+    assert summary.calls_saved_by["resume"] == 4
+    assert [r["verdict"] for r in read_csv(tmp_path / "o.csv")] == ["VALID"] * 3
