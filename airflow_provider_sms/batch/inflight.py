@@ -54,8 +54,6 @@ FIRST_ANSWER_WAIT = 0.25  # seconds: one piece of work alone first, for this lon
 STARVED = 0.02  # seconds: turns taken this late on average mean the process is short of CPU...
 LATE_WEIGHT = 0.1  # ...(a running average of how late each piece's sleepers woke)...
 STARVED_AFTER = 20  # ...over at least this many pieces of work: one stall is not a verdict
-CPU_BOUND = 0.85  # CPU seconds per second of this process (threads: one interpreter lock) that...
-CPU_WINDOW = 1.0  # ...over the last second at least, mean it is bound by its own CPU: hold the count
 
 __all__ = [
     "MAX_IN_FLIGHT",
@@ -112,7 +110,6 @@ class InFlightController:
     :param minimum: the fewest (while below ``maximum``).
     :param initial_latency: seconds per answer assumed before the first is measured.
     :param clock: monotonic seconds (injectable for tests).
-    :param cpu_clock: this process's CPU seconds (injectable for tests).
     """
 
     def __init__(
@@ -123,7 +120,6 @@ class InFlightController:
         minimum: int = MIN_IN_FLIGHT,
         initial_latency: float = INITIAL_LATENCY,
         clock: Callable[[], float] = time.monotonic,
-        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         if rate_limit <= 0:
             raise ValueError(f"rate_limit must be positive, got {rate_limit!r}")
@@ -141,9 +137,6 @@ class InFlightController:
         self._outstanding: dict[int, float] = {}  # token -> when the piece of work began
         self._late = 0.0  # running average of how late the limiter's sleepers woke
         self._late_samples = 0
-        self._cpu_clock = cpu_clock
-        self._cpu_mark = (clock(), cpu_clock())  # where the current CPU measurement began
-        self._cpu_bound = False  # the last complete measurement found the process CPU-bound
         self.peak = 0  # the most pieces of work in flight at once
 
     # -- the estimate ---------------------------------------------------------------------
@@ -172,26 +165,9 @@ class InFlightController:
         return max(self.minimum, min(self.maximum, wanted))
 
     def starved(self) -> bool:
-        """Whether this process, not the API, is what is slow: the limiter's sleepers wake late
-        (on average more than :data:`STARVED`, over :data:`STARVED_AFTER` pieces of work at
-        least), or the process used :data:`CPU_BOUND` of a CPU or more over the last second.
-
-        Its threads share one interpreter lock: at a high rate it can be bound by its own CPU
-        before the machine is. Its answers then look slower, since a thread waits for the lock
-        before it reads one; more threads would add switching and make them slower still (at
-        300/s: 5-8 ms of CPU per request with 500 threads, 3.8-4 ms with 60).
-        """
-        return (self._late_samples >= STARVED_AFTER and self._late > STARVED) or self._cpu_busy()
-
-    def _cpu_busy(self) -> bool:
-        now = self._clock()
-        with self._lock:
-            began, cpu_began = self._cpu_mark
-            if now - began >= CPU_WINDOW:
-                cpu = self._cpu_clock()
-                self._cpu_bound = (cpu - cpu_began) / (now - began) >= CPU_BOUND
-                self._cpu_mark = (now, cpu)
-            return self._cpu_bound
+        """Whether the limiter's sleepers wake late (on average more than :data:`STARVED`, over
+        :data:`STARVED_AFTER` pieces of work at least): the process, not the API, is what is slow."""
+        return self._late_samples >= STARVED_AFTER and self._late > STARVED
 
     def observe_lateness(self, late: float) -> None:
         """Account for how late a finished piece of work's turns were taken (seconds)."""

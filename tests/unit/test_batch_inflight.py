@@ -196,34 +196,6 @@ def test_a_process_short_of_cpu_holds_its_count_instead_of_growing_it() -> None:
     assert grown[1] == 60  # late: it holds the 60 in flight
 
 
-def test_a_process_bound_by_its_own_cpu_holds_its_count() -> None:
-    """At a high rate one process's threads can use a whole CPU (one interpreter lock): its
-    answers then look slower because its threads wait for the lock, not because the API is."""
-    clock = FakeClock()
-    cpu = [0.0]
-    controller = InFlightController(300, clock=clock, cpu_clock=lambda: cpu[0])
-    settled(controller, 0.2)
-    tokens = [controller._begin() for _ in range(60)]
-    for _ in range(200):
-        controller.observe(1.0)  # the answers look five times slower
-    clock.sleep(1.0)
-    cpu[0] += 0.5  # half a CPU over the last second: the API is slower, grow
-    assert not controller.starved()
-    assert controller.limit() >= math.ceil(300 * 1.0 * HEADROOM) or controller.limit() == MAX_IN_FLIGHT
-    clock.sleep(0.5)
-    cpu[0] += 0.5  # not a whole second measured yet: the last verdict stands
-    assert not controller.starved()
-    clock.sleep(0.5)
-    cpu[0] += 0.45  # 0.95 CPU seconds per second: bound by its own CPU, hold the 60 in flight
-    assert controller.starved()
-    assert controller.limit() == 60
-    for token, began in tokens:
-        controller._end(token, began, LimiterWaits())
-    clock.sleep(1.0)
-    cpu[0] += 0.1  # idle again
-    assert not controller.starved()
-
-
 def test_the_limiter_reports_how_late_its_sleepers_woke() -> None:
     clock = FakeClock()
     limiter = AdaptiveRateLimiter(10, headroom=1.0, clock=clock, sleep=lambda s: clock.sleep(s + 0.05))
