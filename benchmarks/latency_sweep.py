@@ -137,9 +137,10 @@ class Recorder:
         starts = sorted(self.starts)
         span = starts[-1] - starts[0] if len(starts) > 1 else math.nan
         # Before the drain: the starts up to one answer time before the last. A hygiene check is
-        # two requests one after the other, so over its last answer time only the fraud checks
-        # of the last look-ups are left to start (about half the pace): a drain no concurrency
-        # can fill, like the last answers that "wall" includes.
+        # two requests one after the other: with each number's two run back to back, only the
+        # fraud checks of the last look-ups were left to start over the last answer time (about
+        # half the pace). The engine now runs look-ups ahead of fraud checks, so the two ratios
+        # should agree; a gap between them shows a drain again.
         kept = [start for start in starts if start <= starts[-1] - self.drain] if starts else []
         steady_span = kept[-1] - kept[0] if len(kept) > 1 else math.nan
         return {
