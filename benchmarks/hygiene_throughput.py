@@ -137,7 +137,7 @@ def naive_run(info: dict[str, Any], numbers: list[str]) -> dict[str, Any]:
     return {"wall_s": wall, "requests": len(control(info, "GET", "/_sandbox/ledger"))}
 
 
-GENERIC_DAG = '''
+GENERIC_DAG = """
 import json
 from datetime import datetime
 from pathlib import Path
@@ -154,9 +154,9 @@ with DAG("generic_http_hygiene", schedule=None, start_date=datetime(2024, 1, 1),
             task_id=task_id, http_conn_id="sms_http", endpoint=endpoint, method="POST",
             headers={"Content-Type": "application/json"}, retries=0,
         ).expand(data=BODIES)
-'''
+"""
 
-GENERIC_RUNNER = '''
+GENERIC_RUNNER = """
 import json, sys, time
 from collections import Counter
 from airflow.dag_processing.dagbag import DagBag
@@ -171,7 +171,7 @@ tis = run.get_task_instances()
 print(json.dumps({"wall_s": wall, "task_instances": len(tis),
                   "states": Counter(str(ti.state) for ti in tis),
                   "task_seconds": sum(ti.duration or 0 for ti in tis)}))
-'''
+"""
 
 
 def generic_run(info: dict[str, Any], numbers: list[str], work: Path) -> dict[str, Any]:

@@ -4,8 +4,9 @@
 # --- in the development venv (./.venv, the provider installed editable) ------------------------
 
 tier_lint() {
-    log "ruff and mypy"
+    log "ruff (lint and format) and mypy"
     "$DEV_VENV/bin/ruff" check .
+    "$DEV_VENV/bin/ruff" format --check .
     "$DEV_VENV/bin/mypy"
 }
 

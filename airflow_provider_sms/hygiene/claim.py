@@ -40,7 +40,6 @@ HEARTBEAT_SECONDS = 10.0
 EXPIRY_SECONDS = 60.0
 
 
-
 class OutputClaim:
     """The claim of one run on one output.
 
@@ -67,9 +66,7 @@ class OutputClaim:
                 raise self._claimed_error(current)
             if self._create(current):
                 self.taken_over = None if current is None else _describe(current)
-                self._thread = threading.Thread(
-                    target=self._heartbeat, name="sms-hygiene-claim", daemon=True
-                )
+                self._thread = threading.Thread(target=self._heartbeat, name="sms-hygiene-claim", daemon=True)
                 self._thread.start()
                 return
         raise self._claimed_error(self._read() or {})

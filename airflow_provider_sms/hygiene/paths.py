@@ -103,7 +103,6 @@ def probe_writable(directory: ObjectStoragePath, what: str) -> None:
         ) from exc
 
 
-
 def _sibling(output: ObjectStoragePath, suffix: str) -> ObjectStoragePath:
     name = output.name
     stem = name[: -len(".csv")] if name.lower().endswith(".csv") else name

@@ -32,7 +32,6 @@ from tests.support.runs import requests_for
 NUMBER = "+447911123471"
 
 
-
 def run(fn: Callable[[SmsApiAsyncHook], Awaitable[Any]], conn_id: str = "sms_api_default") -> Any:
     async def main() -> Any:
         async with SmsApiAsyncHook(sms_api_conn_id=conn_id) as hook:

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.usefixtures("fresh_limiters")
 NUMBERS = [f"+4479111{i:05d}" for i in range(60)]
 
 
-
 def look_up_all(hook: SmsApiHook, numbers: list[str], threads: int) -> list[str]:
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return [result.status for result in pool.map(hook.hlr_lookup, numbers)]

@@ -329,4 +329,3 @@ def test_one_hook_keeps_more_than_the_old_pool_in_flight_and_reuses_its_connecti
         # hands a burst of queued requests to idle connections one at a time, so the async
         # hook may open some again after a burst like this one.
         assert server.connections == IN_FLIGHT
-

@@ -123,4 +123,3 @@ def test_plugin_is_registered_under_the_airflow_plugins_entry_point():
         'sms_api = "airflow_provider_sms.plugins.webhooks:SmsApiWebhookPlugin" (then reinstall)'
     )
     assert points[0].load() is SmsApiWebhookPlugin
-

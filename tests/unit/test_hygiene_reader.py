@@ -85,7 +85,7 @@ def test_text_after_a_closing_quote_is_refused(tmp_path) -> None:
 
 def test_legitimate_values_over_several_lines_are_kept(tmp_path) -> None:
     text = (
-        'id,address,phone,note\n'
+        "id,address,phone,note\n"
         '1,"12 High St\nLondon, UK",+447400100001,"call after 5,\nnot on Sundays"\n'
         '2,"He said ""hi""",+447400100002,\n'
     )

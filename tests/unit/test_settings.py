@@ -52,7 +52,9 @@ def test_uri_form_puts_the_path_in_schema_and_the_port_apart() -> None:
 def test_port_zero_means_the_port_of_the_url() -> None:
     """Airflow 3.3.2's connection-list Test button sends port 0 for a connection without one."""
     assert api_url_from_host("sms", "https://api.example.com", port=0) == "https://api.example.com/v1"
-    assert api_url_from_host("sms", "https://api.example.com:8443", port=0) == "https://api.example.com:8443/v1"
+    assert (
+        api_url_from_host("sms", "https://api.example.com:8443", port=0) == "https://api.example.com:8443/v1"
+    )
     assert api_url_from_host("sms", "https://api.example.com", port=443) == "https://api.example.com:443/v1"
 
 
