@@ -377,9 +377,7 @@ class AdaptiveRateLimiter:
             now = self._clock()
             late = now - start > LATE_AFTER
             if late and not late_ok and not self._room_for_late(s, now):
-                last = s.starts[-1] if s.starts else -math.inf
-                pace = 1.0 / min(s.rate, self._ceiling)
-                s.next_start = max(s.next_start, now, s.paused_until, last + pace)
+                s.next_start = max(s.next_start, self._free_from(s, now))
                 return None
             s.starts.append(now if late else start)  # where it counts in the server's window
             self._forget_before(s, start - WINDOW)
@@ -428,11 +426,15 @@ class AdaptiveRateLimiter:
             self._book_again(s, now)
 
     def _book_again(self, s: PaceState, now: float) -> None:
-        """Void every turn booked: they are booked again from one pace after the last start, at
-        the pace of now, never before a 429's pause."""
+        """Void every turn booked: they are booked again from :meth:`_free_from` now."""
         s.generation += 1
+        s.next_start = self._free_from(s, now)
+
+    def _free_from(self, s: PaceState, now: float) -> float:
+        """The first turn free of the starts already made: one pace (of now) after the last
+        start, not before ``now``, never before a 429's pause."""
         last = s.starts[-1] if s.starts else -math.inf
-        s.next_start = max(now, s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
+        return max(now, s.paused_until, last + 1.0 / min(s.rate, self._ceiling))
 
     def _raise_pace(self, s: PaceState, now: float) -> None:
         """Advance the pace from the last update to ``now`` (the same curve however often called)."""
